@@ -1,0 +1,131 @@
+//! Router configuration.
+
+use crate::{PriorityWeights, RouterError, Strategy};
+use serde::{Deserialize, Serialize};
+
+/// Weights of the default match score (see [`Policy::match_score`](crate::Policy::match_score)).
+///
+/// # Example
+/// ```
+/// use switchboard::ScoreWeights;
+/// assert_eq!(ScoreWeights::default().preferred_agent, 20.0);
+/// ```
+#[derive(Copy, Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ScoreWeights {
+    /// Points per level point in each required skill.
+    pub required_level: f64,
+    /// Points for being the task's preferred agent.
+    pub preferred_agent: f64,
+}
+
+impl Default for ScoreWeights {
+    fn default() -> Self {
+        ScoreWeights {
+            required_level: 1.0,
+            preferred_agent: 20.0,
+        }
+    }
+}
+
+/// Everything that tunes a [`Router`](crate::Router). Loads from JSON/TOML via serde; every field
+/// has a default.
+///
+/// # Example
+/// ```
+/// use switchboard::{RouterConfig, Strategy};
+/// let cfg: RouterConfig = serde_json::from_str(
+///     r#"{ "offer_timeout_ms": 10000, "default_strategy": "least_occupied" }"#).unwrap();
+/// assert_eq!(cfg.default_strategy, Strategy::LeastOccupied);
+/// assert_eq!(cfg.decline_backoff_ms, RouterConfig::default().decline_backoff_ms);
+/// cfg.validate().unwrap();
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+#[non_exhaustive]
+pub struct RouterConfig {
+    /// How long an offer stays open before it expires (ms, ≥ 1).
+    pub offer_timeout_ms: u64,
+    /// After an agent rejects or lets an offer expire, how long the task is kept from that agent (ms).
+    pub decline_backoff_ms: u64,
+    /// Wrap-up after [`Router::complete`](crate::Router::complete): 0 frees the capacity at once;
+    /// otherwise the capacity is held this long, or until [`Router::finish_wrap_up`](crate::Router::finish_wrap_up).
+    pub wrap_up_ms: u64,
+    /// SLA target for tasks that give none (ms).
+    pub default_sla_ms: u64,
+    /// Strategy for tasks that name none.
+    pub default_strategy: Strategy,
+    /// Fan-out for tasks that name none (≥ 1).
+    pub default_fanout: u8,
+    /// After this many offers in a row expire unanswered, the agent is set `Away`
+    /// (effect [`AgentAutoAway`](crate::Effect::AgentAutoAway)). `None` never does.
+    pub max_missed_offers: Option<u32>,
+    /// Ordering weights.
+    pub priority: PriorityWeights,
+    /// Match-score weights.
+    pub scoring: ScoreWeights,
+    /// Seed of the router's random generator.
+    pub seed: u64,
+}
+
+impl Default for RouterConfig {
+    fn default() -> Self {
+        RouterConfig {
+            offer_timeout_ms: 20_000,
+            decline_backoff_ms: 60_000,
+            wrap_up_ms: 0,
+            default_sla_ms: 60_000,
+            default_strategy: Strategy::LongestIdle,
+            default_fanout: 1,
+            max_missed_offers: None,
+            priority: PriorityWeights::default(),
+            scoring: ScoreWeights::default(),
+            seed: 0,
+        }
+    }
+}
+
+impl RouterConfig {
+    /// Checks every field.
+    ///
+    /// # Errors
+    /// [`RouterError::InvalidConfig`] naming the first bad field.
+    pub fn validate(&self) -> Result<(), RouterError> {
+        let bad = |path: &'static str, problem: &str| {
+            Err(RouterError::InvalidConfig {
+                path,
+                problem: problem.to_owned(),
+            })
+        };
+        if self.offer_timeout_ms == 0 {
+            return bad("offer_timeout_ms", "must be at least 1");
+        }
+        if self.default_fanout == 0 {
+            return bad("default_fanout", "must be at least 1");
+        }
+        if self.max_missed_offers == Some(0) {
+            return bad("max_missed_offers", "must be at least 1 (or absent)");
+        }
+        let p = &self.priority;
+        for (path, v, nonneg) in [
+            ("priority.value_tier", p.value_tier, false),
+            ("priority.sentiment", p.sentiment, false),
+            ("priority.aging_per_sec", p.aging_per_sec, true),
+            ("priority.urgency_per_sec", p.urgency_per_sec, true),
+            ("scoring.required_level", self.scoring.required_level, false),
+            (
+                "scoring.preferred_agent",
+                self.scoring.preferred_agent,
+                false,
+            ),
+        ] {
+            if !v.is_finite() {
+                return bad(path, &format!("must be finite, got {v}"));
+            }
+            if nonneg && v < 0.0 {
+                return bad(path, &format!("must not be negative, got {v}"));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,173 @@
+//! From-scratch checks of the state invariants (DESIGN.md §4: 1 conservation, 2 capacity,
+//! 3 eligibility, 4 work conservation) and of index consistency.
+
+use crate::router::internals::PhaseRef;
+use crate::{Channel, Policy, Router};
+use std::collections::BTreeMap;
+
+pub(crate) fn check<P: Policy>(r: &Router<P>) -> Result<(), String> {
+    let now = r.i_now();
+    let queues = r.i_queues();
+    let offers: BTreeMap<_, _> = r.i_offers().collect();
+    let agents: BTreeMap<u32, _> = r.i_agents().collect();
+
+    // 1. Conservation: each live task is in exactly one place.
+    let mut in_queues = 0usize;
+    for (qi, q) in queues.iter().enumerate() {
+        for (key, tid) in &q.waiting {
+            let Some((_, t)) = r.i_tasks().find(|(id, _)| id == tid) else {
+                return Err(format!("queue {qi} holds unknown task {tid}"));
+            };
+            if t.key() != *key || t.queue() as usize != qi {
+                return Err(format!("task {tid} sits in queue {qi} under a stale key"));
+            }
+            if !matches!(t.phase(), PhaseRef::Waiting) {
+                return Err(format!("task {tid} is in a queue but not waiting"));
+            }
+            in_queues += 1;
+        }
+    }
+    let mut waiting = 0usize;
+    let mut offered_refs = 0usize;
+    for (tid, t) in r.i_tasks() {
+        match t.phase() {
+            PhaseRef::Waiting => {
+                waiting += 1;
+                if queues[t.queue() as usize].waiting.get(&t.key()) != Some(&tid) {
+                    return Err(format!("waiting task {tid} missing from its queue"));
+                }
+            }
+            PhaseRef::Offered(list) => {
+                if list.is_empty() {
+                    return Err(format!("task {tid} offered with no offers"));
+                }
+                for o in list {
+                    match offers.get(&o) {
+                        Some(rec) if rec.task == tid => offered_refs += 1,
+                        _ => return Err(format!("task {tid} lists offer {o} that is not its own")),
+                    }
+                }
+            }
+            PhaseRef::Serving(slot) => match agents.get(&slot) {
+                Some(a) if a.work().contains(&tid) => {}
+                _ => {
+                    return Err(format!(
+                        "task {tid} in service with an agent that does not hold it"
+                    ));
+                }
+            },
+        }
+    }
+    if waiting != in_queues {
+        return Err(format!(
+            "{waiting} waiting tasks but {in_queues} queue entries"
+        ));
+    }
+    if offered_refs != offers.len() {
+        return Err(format!(
+            "{} offers but {offered_refs} referenced by tasks",
+            offers.len()
+        ));
+    }
+    let c = r.i_counters();
+    let live = r.i_tasks().count() as u64;
+    if c.arrived != live + c.completed + c.cancelled + c.abandoned + c.timed_out {
+        return Err(format!(
+            "conservation: arrived {} != live {live} + ended",
+            c.arrived
+        ));
+    }
+
+    // 2. Capacity, and load bookkeeping.
+    for (&slot, a) in &agents {
+        let mut load = [0u16; Channel::COUNT];
+        for o in a.offers() {
+            let Some(rec) = offers.get(o) else {
+                return Err(format!("agent {} lists unknown offer {o}", a.id()));
+            };
+            if rec.agent != slot {
+                return Err(format!("offer {o} listed by the wrong agent"));
+            }
+            let ch = r
+                .i_tasks()
+                .find(|(id, _)| *id == rec.task)
+                .map(|(_, t)| t.channel());
+            load[ch.map_or(0, Channel::index)] += 1;
+        }
+        for tid in a.work() {
+            let Some((_, t)) = r.i_tasks().find(|(id, _)| id == tid) else {
+                return Err(format!("agent {} holds unknown task {tid}", a.id()));
+            };
+            match t.phase() {
+                PhaseRef::Serving(s) if s == slot => {}
+                _ => {
+                    return Err(format!(
+                        "agent {} holds task {tid} not serving with it",
+                        a.id()
+                    ));
+                }
+            }
+            load[t.channel().index()] += 1;
+        }
+        if load != a.load() {
+            return Err(format!(
+                "agent {} load {:?} != recomputed {load:?}",
+                a.id(),
+                a.load()
+            ));
+        }
+        for ch in Channel::ALL {
+            if load[ch.index()] > a.capacity().get(ch) {
+                return Err(format!("agent {} over capacity on {ch}", a.id()));
+            }
+            if r.i_free(ch.index()).contains(slot as usize) != a.has_room(ch) {
+                return Err(format!("free index wrong for agent {} on {ch}", a.id()));
+            }
+        }
+        // Index: the agent's queue list equals the queues it meets.
+        let expect: Vec<u32> = (0..queues.len())
+            .filter(|&q| a.meets(&queues[q]))
+            .map(|q| u32::try_from(q).unwrap_or(u32::MAX))
+            .collect();
+        if expect != a.queues() {
+            return Err(format!("agent {} queue list is stale", a.id()));
+        }
+        for (qi, q) in queues.iter().enumerate() {
+            if q.eligible.contains(slot as usize) != a.meets(q) {
+                return Err(format!(
+                    "queue {qi} eligibility bit wrong for agent {}",
+                    a.id()
+                ));
+            }
+        }
+    }
+
+    // 3. Eligibility: every offer goes to an agent meeting its task's requirements.
+    for (o, rec) in &offers {
+        let Some((_, t)) = r.i_tasks().find(|(id, _)| *id == rec.task) else {
+            return Err(format!("offer {o} for unknown task"));
+        };
+        match agents.get(&rec.agent) {
+            Some(a) if a.meets(&queues[t.queue() as usize]) => {}
+            _ => return Err(format!("offer {o} made to an ineligible agent")),
+        }
+    }
+
+    // 4. Work conservation: no waiting task has a free, eligible agent outside back-off.
+    for (tid, t) in r.i_tasks() {
+        if !matches!(t.phase(), PhaseRef::Waiting) {
+            continue;
+        }
+        let q = &queues[t.queue() as usize];
+        for (&slot, a) in &agents {
+            if a.has_room(t.channel()) && a.meets(q) && !t.in_backoff(slot, now) {
+                return Err(format!(
+                    "work conservation: task {tid} waits while agent {} is free and eligible",
+                    a.id()
+                ));
+            }
+        }
+    }
+    let _ = r.i_agent_slot(crate::AgentId(0));
+    Ok(())
+}

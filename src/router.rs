@@ -1,0 +1,1960 @@
+//! The routing state machine.
+//!
+//! [`Router`] is a pure, deterministic core: it does no I/O, reads no clock and spawns nothing.
+//! Every call takes the current [`Time`]; the effects the host must carry out accumulate in an
+//! output queue drained with [`Router::poll_effect`] / [`Router::drain_effects`]. Timers (offer
+//! leases, decline back-offs, wrap-up, maximum waits) fire only when the host calls
+//! [`Router::handle_timeout`]; [`Router::poll_timeout`] says when.
+//!
+//! # The matching rule
+//!
+//! After every call the router restores *work conservation*: while some waiting task has a free,
+//! eligible agent, it takes the **highest-priority such task** (see [`crate::queue`] for the order)
+//! and offers it to up to `fanout` of those agents, chosen by the task's [`Strategy`]. An agent is
+//! *free* on a channel when it is `Available` and its load (offers + in service + wrap-up) there is
+//! below its capacity; *eligible* when it meets the task's hard requirements and is not inside a
+//! back-off for having declined the task. Agents that declined the task before (back-off over) are
+//! chosen only after every agent that has not.
+//!
+//! The router never scans all waiting tasks to do this. Only the tasks and agents touched by the
+//! call can form new (task, free agent) pairs; for a touched agent the router looks at the heads of
+//! the queues it qualifies for (each queue is ordered), for a touched task at the intersection of
+//! its queue's eligible-agent bitset with the channel's free-agent bitset.
+//!
+//! A task with outstanding offers gets no further offers until they all resolve.
+
+use crate::explain::Counters;
+use crate::offer::OfferRec;
+use crate::queue::{Queue, QueueSig};
+use crate::{
+    AgentId, AgentKind, AgentSnapshot, AgentSpec, AgentState, AgentView, Capacity, Catalog,
+    Channel, CustomerProfile, DefaultPolicy, Effect, Event, Explanation, Ineligible, MAX_LEVEL,
+    OfferId, OfferReason, OrderKey, Policy, Preferences, Priority, QueueId, QueueReason,
+    QueueSnapshot, Requirements, RescindReason, RouterConfig, RouterError, SeededRng, Snapshot,
+    Strategy, TagId, TaskId, TaskSpec, TaskState, TaskView, TenantId, Time,
+};
+use fixedbitset::FixedBitSet;
+use rustc_hash::FxHashMap;
+use std::cmp::{Ordering, Reverse};
+use std::collections::BinaryHeap;
+
+#[derive(Debug, Clone)]
+struct AgentRec {
+    id: AgentId,
+    kind: AgentKind,
+    skills: Vec<(crate::SkillId, u8)>,
+    tags: Vec<TagId>,
+    certs: Vec<TenantId>,
+    capacity: Capacity,
+    load: [u16; Channel::COUNT],
+    state: AgentState,
+    idle_since: Time,
+    offers: Vec<OfferId>,
+    work: Vec<TaskId>,
+    queues: Vec<u32>,
+    missed: u32,
+}
+
+impl AgentRec {
+    fn level(&self, skill: crate::SkillId) -> Option<u8> {
+        self.skills
+            .binary_search_by_key(&skill, |&(s, _)| s)
+            .ok()
+            .map(|i| self.skills[i].1)
+    }
+    fn view(&self) -> AgentView<'_> {
+        AgentView {
+            id: self.id,
+            kind: self.kind,
+            skills: &self.skills,
+            tags: &self.tags,
+            certifications: &self.certs,
+            capacity: self.capacity,
+            load: self.load,
+        }
+    }
+    fn has_room(&self, channel: Channel) -> bool {
+        self.state == AgentState::Available
+            && self.load[channel.index()] < self.capacity.get(channel)
+    }
+    fn meets(&self, queue: &Queue) -> bool {
+        queue
+            .requirements
+            .skills
+            .iter()
+            .all(|r| self.level(r.skill).is_some_and(|l| l >= r.min_level))
+            && queue
+                .requirements
+                .tags
+                .iter()
+                .all(|t| self.tags.binary_search(t).is_ok())
+            && queue
+                .cert_tenant
+                .is_none_or(|t| self.certs.binary_search(&t).is_ok())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Phase {
+    Waiting,
+    Offered(Vec<OfferId>),
+    InService(u32),
+    WrapUp(u32),
+}
+
+#[derive(Debug, Clone)]
+struct TaskRec {
+    tenant: TenantId,
+    channel: Channel,
+    queue: u32,
+    key: OrderKey,
+    created_at: Time,
+    preferences: Preferences,
+    customer: CustomerProfile,
+    priority: Priority,
+    sla_ms: u64,
+    strategy: Strategy,
+    fanout: u8,
+    phase: Phase,
+    /// (agent slot, back-off end) for every agent that declined the task.
+    declines: Vec<(u32, Time)>,
+}
+
+impl TaskRec {
+    fn backoff_until(&self, slot: u32) -> Option<Time> {
+        self.declines
+            .iter()
+            .find(|&&(s, _)| s == slot)
+            .map(|&(_, t)| t)
+    }
+    fn in_backoff(&self, slot: u32, now: Time) -> bool {
+        self.backoff_until(slot).is_some_and(|t| t > now)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum TimerKind {
+    OfferExpiry(OfferId),
+    Backoff { task: TaskId, seq: u64, slot: u32 },
+    WrapUpEnd { task: TaskId, seq: u64 },
+    MaxWait { task: TaskId, seq: u64 },
+}
+
+/// The routing state machine. See the [module docs](crate::router) for the matching rule and the
+/// [crate docs](crate) for a tutorial.
+///
+/// `P` is the scoring [`Policy`], statically dispatched.
+///
+/// # Example
+/// ```
+/// use switchboard::*;
+/// let mut router = Router::new(RouterConfig::default()).unwrap();
+/// let brand = router.catalog_mut().tenant("acme");
+/// router.add_agent(Time::ZERO, AgentSpec::new(AgentId(1)).capacity(Channel::Chat, 2)
+///     .state(AgentState::Available)).unwrap();
+/// router.arrive(Time::from_secs(1), TaskSpec::new(TaskId(10), brand, Channel::Chat)).unwrap();
+/// let offer = router.drain_effects().find_map(|e| match e {
+///     Effect::Offer { offer, .. } => Some(offer), _ => None }).unwrap();
+/// router.accept(Time::from_secs(2), offer, AgentId(1)).unwrap();
+/// assert_eq!(router.task_state(TaskId(10)), Some(TaskState::InService(AgentId(1))));
+/// ```
+#[derive(Debug, Clone)]
+pub struct Router<P: Policy = DefaultPolicy> {
+    cfg: RouterConfig,
+    policy: P,
+    catalog: Catalog,
+    now: Time,
+    agents: Vec<Option<AgentRec>>,
+    agent_slot: FxHashMap<AgentId, u32>,
+    live: FixedBitSet,
+    skill_idx: Vec<FixedBitSet>,
+    tag_idx: Vec<FixedBitSet>,
+    cert_idx: Vec<FixedBitSet>,
+    free: [FixedBitSet; Channel::COUNT],
+    queues: Vec<Queue>,
+    queue_by_sig: FxHashMap<QueueSig, u32>,
+    tasks: FxHashMap<TaskId, TaskRec>,
+    offers: FxHashMap<OfferId, OfferRec>,
+    timers: BinaryHeap<Reverse<(Time, u64, TimerKind)>>,
+    timer_seq: u64,
+    next_offer: u64,
+    next_seq: u64,
+    rr_cursor: [Option<u32>; Channel::COUNT],
+    rng: SeededRng,
+    effects: std::collections::VecDeque<Effect>,
+    counters: Counters,
+    dirty_tasks: Vec<TaskId>,
+    dirty_agents: Vec<u32>,
+}
+
+impl Router<DefaultPolicy> {
+    /// A router with the default policy.
+    ///
+    /// # Errors
+    /// [`RouterError::InvalidConfig`] if the configuration does not [validate](RouterConfig::validate).
+    pub fn new(config: RouterConfig) -> Result<Self, RouterError> {
+        Router::with_policy(config, DefaultPolicy)
+    }
+}
+
+fn and_ones(a: &FixedBitSet, b: &FixedBitSet, mut f: impl FnMut(u32) -> bool) {
+    let (a, b) = (a.as_slice(), b.as_slice());
+    for (i, (&x, &y)) in a.iter().zip(b).enumerate() {
+        let mut w = x & y;
+        while w != 0 {
+            let bit = w.trailing_zeros() as usize;
+            w &= w - 1;
+            let slot = i * usize::BITS as usize + bit;
+            // Slots are issued as u32 (see `add_agent`), so this never truncates.
+            #[allow(clippy::cast_possible_truncation)]
+            if !f(slot as u32) {
+                return;
+            }
+        }
+    }
+}
+
+fn set_bit(set: &mut FixedBitSet, slot: u32, on: bool) {
+    let i = slot as usize;
+    if on {
+        set.grow_and_insert(i);
+    } else if i < set.len() {
+        set.remove(i);
+    }
+}
+
+impl<P: Policy> Router<P> {
+    /// A router with a custom [`Policy`].
+    ///
+    /// # Errors
+    /// [`RouterError::InvalidConfig`] if the configuration does not [validate](RouterConfig::validate).
+    pub fn with_policy(config: RouterConfig, policy: P) -> Result<Self, RouterError> {
+        config.validate()?;
+        Ok(Router {
+            rng: SeededRng::new(config.seed),
+            cfg: config,
+            policy,
+            catalog: Catalog::new(),
+            now: Time::ZERO,
+            agents: Vec::new(),
+            agent_slot: FxHashMap::default(),
+            live: FixedBitSet::new(),
+            skill_idx: Vec::new(),
+            tag_idx: Vec::new(),
+            cert_idx: Vec::new(),
+            free: std::array::from_fn(|_| FixedBitSet::new()),
+            queues: Vec::new(),
+            queue_by_sig: FxHashMap::default(),
+            tasks: FxHashMap::default(),
+            offers: FxHashMap::default(),
+            timers: BinaryHeap::new(),
+            timer_seq: 0,
+            next_offer: 1,
+            next_seq: 0,
+            rr_cursor: [None; Channel::COUNT],
+            effects: std::collections::VecDeque::new(),
+            counters: Counters::default(),
+            dirty_tasks: Vec::new(),
+            dirty_agents: Vec::new(),
+        })
+    }
+
+    // ----------------------------------------------------------------- accessors
+
+    /// The configuration.
+    #[must_use]
+    pub fn config(&self) -> &RouterConfig {
+        &self.cfg
+    }
+    /// The name tables.
+    #[must_use]
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+    /// The name tables, to intern new skills, tags and tenants.
+    pub fn catalog_mut(&mut self) -> &mut Catalog {
+        &mut self.catalog
+    }
+    /// The latest time the router has seen.
+    #[must_use]
+    pub fn now(&self) -> Time {
+        self.now
+    }
+    /// Lifetime counters.
+    #[must_use]
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+    /// Number of live tasks (waiting, offered, in service or wrap-up).
+    #[must_use]
+    pub fn live_tasks(&self) -> usize {
+        self.tasks.len()
+    }
+    /// Number of tasks waiting in queues.
+    #[must_use]
+    pub fn waiting_tasks(&self) -> usize {
+        self.queues.iter().map(|q| q.waiting.len()).sum()
+    }
+    /// Number of registered agents.
+    #[must_use]
+    pub fn agent_count(&self) -> usize {
+        self.agent_slot.len()
+    }
+    /// Number of queues created so far.
+    #[must_use]
+    pub fn queue_count(&self) -> usize {
+        self.queues.len()
+    }
+    /// Number of outstanding offers.
+    #[must_use]
+    pub fn outstanding_offers(&self) -> usize {
+        self.offers.len()
+    }
+
+    /// Where a live task is; `None` for unknown or finished tasks.
+    #[must_use]
+    pub fn task_state(&self, task: TaskId) -> Option<TaskState> {
+        let t = self.tasks.get(&task)?;
+        Some(match &t.phase {
+            Phase::Waiting => TaskState::Waiting,
+            Phase::Offered(o) => TaskState::Offered(o.clone()),
+            Phase::InService(s) => TaskState::InService(self.agent_id(*s)),
+            Phase::WrapUp(s) => TaskState::WrapUp(self.agent_id(*s)),
+        })
+    }
+
+    /// The queue a live task belongs to.
+    #[must_use]
+    pub fn task_queue(&self, task: TaskId) -> Option<QueueId> {
+        self.tasks.get(&task).map(|t| QueueId(t.queue))
+    }
+
+    /// A live task's priority score at `now` (see [`crate::queue`]).
+    #[must_use]
+    pub fn task_priority_at(&self, task: TaskId, now: Time) -> Option<(u8, f64)> {
+        let t = self.tasks.get(&task)?;
+        let s = self.task_score(t, &self.queues[t.queue as usize].requirements);
+        Some((
+            t.key.class,
+            self.cfg.priority.score_at(
+                s,
+                t.created_at.as_secs_f64(),
+                sla_secs(t.sla_ms),
+                now.as_secs_f64(),
+            ),
+        ))
+    }
+
+    /// An agent's state.
+    #[must_use]
+    pub fn agent_state(&self, agent: AgentId) -> Option<AgentState> {
+        self.agent(agent).map(|a| a.state)
+    }
+
+    /// An agent's load on a channel (offers + in service + wrap-up).
+    #[must_use]
+    pub fn agent_load(&self, agent: AgentId, channel: Channel) -> Option<u16> {
+        self.agent(agent).map(|a| a.load[channel.index()])
+    }
+
+    /// The agent and task of an outstanding offer.
+    #[must_use]
+    pub fn offer(&self, offer: OfferId) -> Option<(TaskId, AgentId, Time)> {
+        self.offers
+            .get(&offer)
+            .map(|o| (o.task, self.agent_id(o.agent), o.expires_at))
+    }
+
+    /// Why the agent of an outstanding offer was chosen.
+    #[must_use]
+    pub fn explain_offer(&self, offer: OfferId) -> Option<&OfferReason> {
+        self.offers.get(&offer).map(|o| &o.reason)
+    }
+
+    /// The next effect, if any.
+    pub fn poll_effect(&mut self) -> Option<Effect> {
+        self.effects.pop_front()
+    }
+
+    /// All pending effects, oldest first.
+    pub fn drain_effects(&mut self) -> std::collections::vec_deque::Drain<'_, Effect> {
+        self.effects.drain(..)
+    }
+
+    /// When [`Router::handle_timeout`] should next be called. May be earlier than necessary
+    /// (a timer whose subject is gone), never later.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Time> {
+        self.timers.peek().map(|Reverse((t, _, _))| *t)
+    }
+
+    fn agent(&self, id: AgentId) -> Option<&AgentRec> {
+        self.agent_slot
+            .get(&id)
+            .and_then(|&s| self.agents[s as usize].as_ref())
+    }
+
+    fn agent_id(&self, slot: u32) -> AgentId {
+        self.agents[slot as usize]
+            .as_ref()
+            .map_or(AgentId(u64::MAX), |a| a.id)
+    }
+
+    fn slot_of(&self, id: AgentId) -> Result<u32, RouterError> {
+        self.agent_slot
+            .get(&id)
+            .copied()
+            .ok_or(RouterError::UnknownAgent(id))
+    }
+
+    fn arec(&mut self, slot: u32) -> &mut AgentRec {
+        // Slots handed around internally always refer to live agents.
+        match self.agents[slot as usize].as_mut() {
+            Some(a) => a,
+            None => unreachable!("internal slot {slot} refers to a removed agent"),
+        }
+    }
+
+    fn aref(&self, slot: u32) -> &AgentRec {
+        match self.agents[slot as usize].as_ref() {
+            Some(a) => a,
+            None => unreachable!("internal slot {slot} refers to a removed agent"),
+        }
+    }
+
+    fn tref(&self, id: TaskId) -> &TaskRec {
+        match self.tasks.get(&id) {
+            Some(t) => t,
+            None => unreachable!("internal task {id} is gone"),
+        }
+    }
+
+    fn tmut(&mut self, id: TaskId) -> &mut TaskRec {
+        match self.tasks.get_mut(&id) {
+            Some(t) => t,
+            None => unreachable!("internal task {id} is gone"),
+        }
+    }
+
+    // ----------------------------------------------------------------- validation
+
+    fn check_time(&self, now: Time) -> Result<(), RouterError> {
+        if now < self.now {
+            Err(RouterError::TimeWentBackwards {
+                last: self.now,
+                now,
+            })
+        } else {
+            Ok(())
+        }
+    }
+
+    fn check_skill(&self, skill: crate::SkillId) -> Result<(), RouterError> {
+        if (skill.0 as usize) < self.catalog.skill_count() {
+            Ok(())
+        } else {
+            Err(RouterError::UnknownName {
+                kind: "skill",
+                id: skill.0,
+            })
+        }
+    }
+    fn check_tag(&self, tag: TagId) -> Result<(), RouterError> {
+        if (tag.0 as usize) < self.catalog.tag_count() {
+            Ok(())
+        } else {
+            Err(RouterError::UnknownName {
+                kind: "tag",
+                id: tag.0,
+            })
+        }
+    }
+    fn check_tenant(&self, tenant: TenantId) -> Result<(), RouterError> {
+        if (tenant.0 as usize) < self.catalog.tenant_count() {
+            Ok(())
+        } else {
+            Err(RouterError::UnknownName {
+                kind: "tenant",
+                id: tenant.0,
+            })
+        }
+    }
+    fn check_level(level: u8) -> Result<(), RouterError> {
+        if (1..=MAX_LEVEL).contains(&level) {
+            Ok(())
+        } else {
+            Err(RouterError::InvalidLevel {
+                level,
+                max: MAX_LEVEL,
+            })
+        }
+    }
+    fn check_number(field: &'static str, value: f64) -> Result<(), RouterError> {
+        if value.is_finite() {
+            Ok(())
+        } else {
+            Err(RouterError::InvalidNumber { field, value })
+        }
+    }
+
+    fn check_agent_spec(&self, spec: &AgentSpec) -> Result<(), RouterError> {
+        if spec.capacity.is_zero() {
+            return Err(RouterError::ZeroCapacity(spec.id));
+        }
+        for &(s, l) in &spec.skills {
+            self.check_skill(s)?;
+            Self::check_level(l)?;
+        }
+        for &t in &spec.tags {
+            self.check_tag(t)?;
+        }
+        for &t in &spec.certifications {
+            self.check_tenant(t)?;
+        }
+        Ok(())
+    }
+
+    fn check_requirements(&self, r: &Requirements) -> Result<(), RouterError> {
+        for req in &r.skills {
+            self.check_skill(req.skill)?;
+            Self::check_level(req.min_level)?;
+        }
+        for &t in &r.tags {
+            self.check_tag(t)?;
+        }
+        Ok(())
+    }
+
+    fn check_customer(customer: &CustomerProfile, priority: &Priority) -> Result<(), RouterError> {
+        Self::check_number("customer.sentiment", customer.sentiment)?;
+        if !(-1.0..=1.0).contains(&customer.sentiment) {
+            return Err(RouterError::InvalidNumber {
+                field: "customer.sentiment (must be in [-1, 1])",
+                value: customer.sentiment,
+            });
+        }
+        Self::check_number("priority.base", priority.base)
+    }
+
+    fn task_view<'a>(&self, t: &'a TaskRec, reqs: &'a Requirements) -> TaskView<'a> {
+        TaskView {
+            tenant: t.tenant,
+            channel: t.channel,
+            requirements: reqs,
+            preferences: &t.preferences,
+            customer: t.customer,
+            priority: t.priority,
+            sla_ms: t.sla_ms,
+        }
+    }
+
+    fn task_score(&self, t: &TaskRec, reqs: &Requirements) -> f64 {
+        self.policy
+            .task_score(&self.task_view(t, reqs), &self.cfg.priority)
+    }
+
+    fn make_key(
+        &self,
+        score: f64,
+        created_at: Time,
+        sla_ms: u64,
+        class: u8,
+        seq: u64,
+    ) -> Result<OrderKey, RouterError> {
+        if !score.is_finite() {
+            return Err(RouterError::InvalidNumber {
+                field: "task score (from Policy::task_score)",
+                value: score,
+            });
+        }
+        let key = self
+            .cfg
+            .priority
+            .key(score, created_at.as_secs_f64(), sla_secs(sla_ms));
+        OrderKey::new(class, key, seq).ok_or(RouterError::InvalidNumber {
+            field: "priority key",
+            value: key,
+        })
+    }
+
+    // ----------------------------------------------------------------- indexes
+
+    fn index_agent(&mut self, slot: u32, on: bool) {
+        let Some(a) = self.agents[slot as usize].as_ref() else {
+            return;
+        };
+        let (skills, tags, certs) = (
+            a.skills.iter().map(|s| s.0.0).collect::<Vec<_>>(),
+            a.tags.iter().map(|t| t.0).collect::<Vec<_>>(),
+            a.certs.iter().map(|t| t.0).collect::<Vec<_>>(),
+        );
+        for (idx, ids) in [
+            (&mut self.skill_idx, skills),
+            (&mut self.tag_idx, tags),
+            (&mut self.cert_idx, certs),
+        ] {
+            for id in ids {
+                let id = id as usize;
+                if idx.len() <= id {
+                    idx.resize_with(id + 1, FixedBitSet::new);
+                }
+                set_bit(&mut idx[id], slot, on);
+            }
+        }
+        set_bit(&mut self.live, slot, on);
+    }
+
+    fn refresh_free(&mut self, slot: u32) {
+        let a = self.aref(slot);
+        let bits: [bool; Channel::COUNT] = std::array::from_fn(|c| a.has_room(Channel::ALL[c]));
+        for (c, on) in bits.into_iter().enumerate() {
+            set_bit(&mut self.free[c], slot, on);
+        }
+    }
+
+    fn refresh_agent_queues(&mut self, slot: u32) {
+        let mut list = Vec::new();
+        for qi in 0..self.queues.len() {
+            let meets = self.aref(slot).meets(&self.queues[qi]);
+            #[allow(clippy::cast_possible_truncation)]
+            let q = qi as u32; // queue count is bounded by u32 (see get_or_create_queue)
+            set_bit(&mut self.queues[qi].eligible, slot, meets);
+            if meets {
+                list.push(q);
+            }
+        }
+        self.arec(slot).queues = list;
+    }
+
+    fn get_or_create_queue(
+        &mut self,
+        channel: Channel,
+        tenant: TenantId,
+        reqs: Requirements,
+    ) -> u32 {
+        let sig = QueueSig {
+            channel,
+            cert_tenant: reqs.certification.then_some(tenant),
+            requirements: reqs,
+        };
+        if let Some(&q) = self.queue_by_sig.get(&sig) {
+            return q;
+        }
+        let mut cand = self.live.clone();
+        let empty = FixedBitSet::new();
+        for r in &sig.requirements.skills {
+            cand.intersect_with(self.skill_idx.get(r.skill.0 as usize).unwrap_or(&empty));
+        }
+        for t in &sig.requirements.tags {
+            cand.intersect_with(self.tag_idx.get(t.0 as usize).unwrap_or(&empty));
+        }
+        if let Some(t) = sig.cert_tenant {
+            cand.intersect_with(self.cert_idx.get(t.0 as usize).unwrap_or(&empty));
+        }
+        let qi = u32::try_from(self.queues.len()).unwrap_or(u32::MAX);
+        let mut queue = Queue {
+            id: QueueId(qi),
+            channel,
+            cert_tenant: sig.cert_tenant,
+            requirements: sig.requirements.clone(),
+            waiting: std::collections::BTreeMap::new(),
+            eligible: FixedBitSet::with_capacity(self.agents.len()),
+        };
+        for slot in cand.ones() {
+            #[allow(clippy::cast_possible_truncation)]
+            let slot = slot as u32;
+            if self.aref(slot).meets(&queue) {
+                queue.eligible.insert(slot as usize);
+                self.arec(slot).queues.push(qi);
+            }
+        }
+        self.queues.push(queue);
+        self.queue_by_sig.insert(sig, qi);
+        qi
+    }
+
+    fn push_timer(&mut self, at: Time, kind: TimerKind) {
+        self.timer_seq += 1;
+        self.timers.push(Reverse((at, self.timer_seq, kind)));
+    }
+
+    // ----------------------------------------------------------------- agents
+
+    /// Registers an agent. It receives offers at once if its state is `Available`.
+    ///
+    /// # Errors
+    /// [`RouterError::DuplicateAgent`], [`RouterError::ZeroCapacity`],
+    /// [`RouterError::InvalidLevel`], [`RouterError::UnknownName`],
+    /// [`RouterError::TimeWentBackwards`]. The router is unchanged on error.
+    pub fn add_agent(&mut self, now: Time, spec: AgentSpec) -> Result<(), RouterError> {
+        self.check_time(now)?;
+        if self.agent_slot.contains_key(&spec.id) {
+            return Err(RouterError::DuplicateAgent(spec.id));
+        }
+        self.check_agent_spec(&spec)?;
+        let slot = u32::try_from(self.agents.len()).map_err(|_| RouterError::InvalidConfig {
+            path: "agents",
+            problem: "more than u32::MAX agents registered".into(),
+        })?;
+        self.now = now;
+        let (skills, tags, certs) = normalise_agent(&spec);
+        self.agents.push(Some(AgentRec {
+            id: spec.id,
+            kind: spec.kind,
+            skills,
+            tags,
+            certs,
+            capacity: spec.capacity,
+            load: [0; Channel::COUNT],
+            state: spec.state,
+            idle_since: now,
+            offers: Vec::new(),
+            work: Vec::new(),
+            queues: Vec::new(),
+            missed: 0,
+        }));
+        self.agent_slot.insert(spec.id, slot);
+        self.index_agent(slot, true);
+        self.refresh_agent_queues(slot);
+        self.refresh_free(slot);
+        self.dirty_agents.push(slot);
+        self.run_matching();
+        Ok(())
+    }
+
+    /// Changes an agent's skills, tags, certifications, kind and capacity (its state is left as
+    /// is; use [`Router::set_agent_state`]). Outstanding offers for tasks the agent no longer
+    /// qualifies for are rescinded and their tasks re-queued in their old place.
+    ///
+    /// # Errors
+    /// As [`Router::add_agent`], plus [`RouterError::UnknownAgent`] and
+    /// [`RouterError::CapacityBelowLoad`] when a channel's new capacity is below the work the agent
+    /// holds there.
+    pub fn update_agent(&mut self, now: Time, spec: AgentSpec) -> Result<(), RouterError> {
+        self.check_time(now)?;
+        let slot = self.slot_of(spec.id)?;
+        self.check_agent_spec(&spec)?;
+        let a = self.aref(slot);
+        for c in Channel::ALL {
+            if spec.capacity.get(c) < a.load[c.index()] {
+                return Err(RouterError::CapacityBelowLoad {
+                    agent: spec.id,
+                    channel: c,
+                    capacity: spec.capacity.get(c),
+                    load: a.load[c.index()],
+                });
+            }
+        }
+        self.now = now;
+        self.index_agent(slot, false);
+        let (skills, tags, certs) = normalise_agent(&spec);
+        {
+            let a = self.arec(slot);
+            a.skills = skills;
+            a.tags = tags;
+            a.certs = certs;
+            a.kind = spec.kind;
+            a.capacity = spec.capacity;
+        }
+        self.index_agent(slot, true);
+        self.refresh_agent_queues(slot);
+        let stale: Vec<OfferId> = self
+            .aref(slot)
+            .offers
+            .iter()
+            .copied()
+            .filter(|o| {
+                self.offers.get(o).is_some_and(|rec| {
+                    let q = self.tref(rec.task).queue;
+                    !self.queues[q as usize].eligible.contains(slot as usize)
+                })
+            })
+            .collect();
+        for o in stale {
+            self.withdraw_offer(o, RescindReason::NoLongerEligible, QueueReason::Rescinded);
+        }
+        self.refresh_free(slot);
+        self.dirty_agents.push(slot);
+        self.run_matching();
+        Ok(())
+    }
+
+    /// Changes an agent's presence. Leaving `Available` rescinds its outstanding offers (the
+    /// tasks go back to their old place); going `Offline` also re-queues the tasks it is serving
+    /// (keeping their place) and completes those in wrap-up. See [`AgentState`].
+    ///
+    /// # Errors
+    /// [`RouterError::UnknownAgent`], [`RouterError::TimeWentBackwards`].
+    pub fn set_agent_state(
+        &mut self,
+        now: Time,
+        agent: AgentId,
+        state: AgentState,
+    ) -> Result<(), RouterError> {
+        self.check_time(now)?;
+        let slot = self.slot_of(agent)?;
+        self.now = now;
+        self.change_state(slot, state);
+        self.run_matching();
+        Ok(())
+    }
+
+    fn change_state(&mut self, slot: u32, state: AgentState) {
+        let old = self.aref(slot).state;
+        if old == state {
+            return;
+        }
+        self.arec(slot).state = state;
+        if old == AgentState::Available {
+            let offers = self.aref(slot).offers.clone();
+            for o in offers {
+                self.withdraw_offer(o, RescindReason::AgentUnavailable, QueueReason::Rescinded);
+            }
+        }
+        if state == AgentState::Offline {
+            let work = std::mem::take(&mut self.arec(slot).work);
+            for t in work {
+                let (channel, phase) = {
+                    let task = self.tref(t);
+                    (task.channel, task.phase.clone())
+                };
+                self.arec(slot).load[channel.index()] -= 1;
+                match phase {
+                    Phase::WrapUp(_) => self.finish_task_record(t, slot),
+                    _ => self.requeue(t, QueueReason::AgentOffline),
+                }
+            }
+        }
+        if state == AgentState::Available {
+            let now = self.now;
+            let a = self.arec(slot);
+            a.idle_since = now;
+            a.missed = 0;
+            self.dirty_agents.push(slot);
+        }
+        self.refresh_free(slot);
+    }
+
+    /// Removes an agent. Its offers are rescinded and its work in hand is re-queued, keeping its
+    /// place, exactly as if it had gone offline first.
+    ///
+    /// # Errors
+    /// [`RouterError::UnknownAgent`], [`RouterError::TimeWentBackwards`].
+    pub fn remove_agent(&mut self, now: Time, agent: AgentId) -> Result<(), RouterError> {
+        self.check_time(now)?;
+        let slot = self.slot_of(agent)?;
+        self.now = now;
+        self.change_state(slot, AgentState::Offline);
+        self.index_agent(slot, false);
+        for q in std::mem::take(&mut self.arec(slot).queues) {
+            set_bit(&mut self.queues[q as usize].eligible, slot, false);
+        }
+        for c in 0..Channel::COUNT {
+            set_bit(&mut self.free[c], slot, false);
+        }
+        self.agents[slot as usize] = None;
+        self.agent_slot.remove(&agent);
+        self.dirty_agents.retain(|&s| s != slot);
+        self.run_matching();
+        Ok(())
+    }
+
+    // ----------------------------------------------------------------- tasks
+
+    /// A task arrives. It joins the queue for its channel and requirements and is offered at once
+    /// if a free, eligible agent exists.
+    ///
+    /// # Errors
+    /// [`RouterError::DuplicateTask`], [`RouterError::UnknownName`], [`RouterError::InvalidLevel`],
+    /// [`RouterError::InvalidNumber`] (NaN/infinite scores or weights, sentiment outside
+    /// `[-1, 1]`, `created_at` in the future), [`RouterError::InvalidConfig`] (fan-out 0),
+    /// [`RouterError::TimeWentBackwards`].
+    pub fn arrive(&mut self, now: Time, spec: TaskSpec) -> Result<(), RouterError> {
+        self.check_time(now)?;
+        if self.tasks.contains_key(&spec.id) {
+            return Err(RouterError::DuplicateTask(spec.id));
+        }
+        self.check_tenant(spec.tenant)?;
+        self.check_requirements(&spec.requirements)?;
+        for &(s, w) in &spec.preferences.skills {
+            self.check_skill(s)?;
+            Self::check_number("preferences.skills weight", w)?;
+        }
+        for &(t, w) in &spec.preferences.tags {
+            self.check_tag(t)?;
+            Self::check_number("preferences.tags weight", w)?;
+        }
+        Self::check_customer(&spec.customer, &spec.priority)?;
+        if spec.fanout == Some(0) {
+            return Err(RouterError::InvalidConfig {
+                path: "task.fanout",
+                problem: "must be at least 1".into(),
+            });
+        }
+        let created_at = spec.created_at.unwrap_or(now);
+        if created_at > now {
+            #[allow(clippy::cast_precision_loss)]
+            return Err(RouterError::InvalidNumber {
+                field: "created_at (in the future)",
+                value: created_at.as_millis() as f64,
+            });
+        }
+        let reqs = spec.requirements.canonical();
+        let sla_ms = spec.sla_ms.unwrap_or(self.cfg.default_sla_ms);
+        let mut rec = TaskRec {
+            tenant: spec.tenant,
+            channel: spec.channel,
+            queue: 0,
+            key: OrderKey {
+                class: 0,
+                key: ordered_float::NotNan::default(),
+                seq: 0,
+            },
+            created_at,
+            preferences: spec.preferences,
+            customer: spec.customer,
+            priority: spec.priority,
+            sla_ms,
+            strategy: spec.strategy.unwrap_or(self.cfg.default_strategy),
+            fanout: spec.fanout.unwrap_or(self.cfg.default_fanout),
+            phase: Phase::Waiting,
+            declines: Vec::new(),
+        };
+        let score = self.task_score(&rec, &reqs);
+        let seq = self.next_seq;
+        rec.key = self.make_key(score, created_at, sla_ms, spec.priority.class, seq)?;
+        // ---- validated: mutate from here on.
+        self.now = now;
+        self.next_seq += 1;
+        rec.queue = self.get_or_create_queue(spec.channel, spec.tenant, reqs);
+        if let Some(max) = spec.max_wait_ms {
+            self.push_timer(
+                created_at.plus_millis(max),
+                TimerKind::MaxWait { task: spec.id, seq },
+            );
+        }
+        self.tasks.insert(spec.id, rec);
+        self.counters.arrived += 1;
+        self.requeue(spec.id, QueueReason::Arrived);
+        self.run_matching();
+        Ok(())
+    }
+
+    /// The agent accepts an offer: the task goes into service; any other offers for it
+    /// (fan-out) are rescinded.
+    ///
+    /// # Errors
+    /// [`RouterError::UnknownOffer`] (never made, already answered, rescinded or expired),
+    /// [`RouterError::WrongAgent`], [`RouterError::OfferExpired`] (answer at or after the lease
+    /// end, even if [`Router::handle_timeout`] has not run yet), [`RouterError::UnknownAgent`],
+    /// [`RouterError::TimeWentBackwards`].
+    pub fn accept(&mut self, now: Time, offer: OfferId, agent: AgentId) -> Result<(), RouterError> {
+        let slot = self.check_answer(now, offer, agent)?;
+        self.now = now;
+        let Some(rec) = self.offers.remove(&offer) else {
+            return Err(RouterError::UnknownOffer(offer));
+        };
+        let task = rec.task;
+        let others: Vec<OfferId> = match &self.tref(task).phase {
+            Phase::Offered(list) => list.iter().copied().filter(|&o| o != offer).collect(),
+            _ => Vec::new(),
+        };
+        for o in others {
+            self.rescind(o, RescindReason::TakenByOther);
+        }
+        self.tmut(task).phase = Phase::InService(slot);
+        let a = self.arec(slot);
+        a.offers.retain(|&o| o != offer);
+        a.work.push(task);
+        a.idle_since = now;
+        a.missed = 0;
+        self.effects
+            .push_back(Effect::Assigned { task, agent, offer });
+        self.run_matching();
+        Ok(())
+    }
+
+    /// The agent rejects an offer. The task returns to its old place and is offered to the next
+    /// best agent; this agent is kept from it for `decline_backoff_ms`.
+    ///
+    /// # Errors
+    /// As [`Router::accept`].
+    pub fn reject(&mut self, now: Time, offer: OfferId, agent: AgentId) -> Result<(), RouterError> {
+        self.check_answer(now, offer, agent)?;
+        self.now = now;
+        self.counters.rejected += 1;
+        self.decline(offer, QueueReason::Rejected);
+        self.run_matching();
+        Ok(())
+    }
+
+    fn check_answer(&self, now: Time, offer: OfferId, agent: AgentId) -> Result<u32, RouterError> {
+        self.check_time(now)?;
+        let slot = self.slot_of(agent)?;
+        let rec = self
+            .offers
+            .get(&offer)
+            .ok_or(RouterError::UnknownOffer(offer))?;
+        if rec.agent != slot {
+            return Err(RouterError::WrongAgent {
+                offer,
+                expected: self.agent_id(rec.agent),
+                got: agent,
+            });
+        }
+        if now >= rec.expires_at {
+            return Err(RouterError::OfferExpired {
+                offer,
+                expired_at: rec.expires_at,
+                now,
+            });
+        }
+        Ok(slot)
+    }
+
+    /// Service ends. With `wrap_up_ms = 0` the task is done at once; otherwise the agent's
+    /// capacity is held for wrap-up.
+    ///
+    /// # Errors
+    /// [`RouterError::UnknownTask`], [`RouterError::InvalidTaskState`] unless in service,
+    /// [`RouterError::TimeWentBackwards`].
+    pub fn complete(&mut self, now: Time, task: TaskId) -> Result<(), RouterError> {
+        self.check_time(now)?;
+        let t = self
+            .tasks
+            .get(&task)
+            .ok_or(RouterError::UnknownTask(task))?;
+        let Phase::InService(slot) = t.phase else {
+            return Err(invalid_state(task, &t.phase, "complete"));
+        };
+        let seq = t.key.seq;
+        self.now = now;
+        if self.cfg.wrap_up_ms == 0 {
+            self.finish_task(task, slot);
+        } else {
+            let until = now.plus_millis(self.cfg.wrap_up_ms);
+            self.tmut(task).phase = Phase::WrapUp(slot);
+            self.push_timer(until, TimerKind::WrapUpEnd { task, seq });
+            let agent = self.agent_id(slot);
+            self.effects
+                .push_back(Effect::WrapUpStarted { task, agent, until });
+        }
+        self.run_matching();
+        Ok(())
+    }
+
+    /// Ends wrap-up early: the task is done and the capacity freed.
+    ///
+    /// # Errors
+    /// [`RouterError::UnknownTask`], [`RouterError::InvalidTaskState`] unless in wrap-up,
+    /// [`RouterError::TimeWentBackwards`].
+    pub fn finish_wrap_up(&mut self, now: Time, task: TaskId) -> Result<(), RouterError> {
+        self.check_time(now)?;
+        let t = self
+            .tasks
+            .get(&task)
+            .ok_or(RouterError::UnknownTask(task))?;
+        let Phase::WrapUp(slot) = t.phase else {
+            return Err(invalid_state(task, &t.phase, "finish wrap-up"));
+        };
+        self.now = now;
+        self.finish_task(task, slot);
+        self.run_matching();
+        Ok(())
+    }
+
+    /// The host cancels a task that is waiting or offered.
+    ///
+    /// # Errors
+    /// [`RouterError::UnknownTask`], [`RouterError::InvalidTaskState`] once in service
+    /// (complete it instead), [`RouterError::TimeWentBackwards`].
+    pub fn cancel(&mut self, now: Time, task: TaskId) -> Result<(), RouterError> {
+        self.end_unserved(now, task, RescindReason::Cancelled, "cancel")?;
+        self.counters.cancelled += 1;
+        self.effects.push_back(Effect::Cancelled { task });
+        self.run_matching();
+        Ok(())
+    }
+
+    /// The customer gives up while waiting or while offered.
+    ///
+    /// # Errors
+    /// As [`Router::cancel`].
+    pub fn abandon(&mut self, now: Time, task: TaskId) -> Result<(), RouterError> {
+        self.end_unserved(now, task, RescindReason::Abandoned, "abandon")?;
+        self.counters.abandoned += 1;
+        self.effects.push_back(Effect::Abandoned { task });
+        self.run_matching();
+        Ok(())
+    }
+
+    fn end_unserved(
+        &mut self,
+        now: Time,
+        task: TaskId,
+        why: RescindReason,
+        op: &'static str,
+    ) -> Result<(), RouterError> {
+        self.check_time(now)?;
+        let t = self
+            .tasks
+            .get(&task)
+            .ok_or(RouterError::UnknownTask(task))?;
+        if !matches!(t.phase, Phase::Waiting | Phase::Offered(_)) {
+            return Err(invalid_state(task, &t.phase, op));
+        }
+        self.now = now;
+        self.unplace(task, why);
+        self.tasks.remove(&task);
+        Ok(())
+    }
+
+    /// Moves a task that is waiting, offered or in service to another channel and requirement set
+    /// (another queue). It keeps its age and priority; an agent serving it is freed.
+    ///
+    /// # Errors
+    /// [`RouterError::UnknownTask`], [`RouterError::InvalidTaskState`] in wrap-up,
+    /// [`RouterError::UnknownName`], [`RouterError::InvalidLevel`],
+    /// [`RouterError::TimeWentBackwards`].
+    pub fn transfer(
+        &mut self,
+        now: Time,
+        task: TaskId,
+        channel: Channel,
+        requirements: Requirements,
+    ) -> Result<(), RouterError> {
+        self.check_time(now)?;
+        let t = self
+            .tasks
+            .get(&task)
+            .ok_or(RouterError::UnknownTask(task))?;
+        if matches!(t.phase, Phase::WrapUp(_)) {
+            return Err(invalid_state(task, &t.phase, "transfer"));
+        }
+        self.check_requirements(&requirements)?;
+        self.now = now;
+        let tenant = t.tenant;
+        self.unplace(task, RescindReason::Transferred);
+        let q = self.get_or_create_queue(channel, tenant, requirements.canonical());
+        let t = self.tmut(task);
+        t.queue = q;
+        t.channel = channel;
+        self.requeue(task, QueueReason::Transferred);
+        self.run_matching();
+        Ok(())
+    }
+
+    /// Changes a live task's priority and customer profile (e.g. a sentiment update). A waiting
+    /// task moves to its new place in `O(log n)`; its age and arrival sequence are kept.
+    ///
+    /// # Errors
+    /// [`RouterError::UnknownTask`], [`RouterError::InvalidNumber`],
+    /// [`RouterError::TimeWentBackwards`].
+    pub fn reprioritize(
+        &mut self,
+        now: Time,
+        task: TaskId,
+        priority: Priority,
+        customer: CustomerProfile,
+    ) -> Result<(), RouterError> {
+        self.check_time(now)?;
+        let t = self
+            .tasks
+            .get(&task)
+            .ok_or(RouterError::UnknownTask(task))?;
+        Self::check_customer(&customer, &priority)?;
+        let mut probe = t.clone();
+        probe.priority = priority;
+        probe.customer = customer;
+        let score = self.task_score(&probe, &self.queues[t.queue as usize].requirements);
+        let key = self.make_key(score, t.created_at, t.sla_ms, priority.class, t.key.seq)?;
+        self.now = now;
+        let (old, q, waiting) = (t.key, t.queue, t.phase == Phase::Waiting);
+        if waiting {
+            let queue = &mut self.queues[q as usize];
+            queue.waiting.remove(&old);
+            queue.waiting.insert(key, task);
+        }
+        let t = self.tmut(task);
+        t.key = key;
+        t.priority = priority;
+        t.customer = customer;
+        Ok(())
+    }
+
+    // ----------------------------------------------------------------- timers
+
+    /// Fires every timer due at or before `now`: offer expiries (the task goes back to its place,
+    /// the agent gets a back-off), back-off ends, wrap-up ends and maximum waits.
+    ///
+    /// # Errors
+    /// [`RouterError::TimeWentBackwards`].
+    pub fn handle_timeout(&mut self, now: Time) -> Result<(), RouterError> {
+        self.check_time(now)?;
+        self.now = now;
+        while let Some(&Reverse((at, _, kind))) = self.timers.peek() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            self.fire(at, kind);
+            self.run_matching();
+        }
+        Ok(())
+    }
+
+    fn fire(&mut self, at: Time, kind: TimerKind) {
+        match kind {
+            TimerKind::OfferExpiry(o) => {
+                let Some(rec) = self.offers.get(&o) else {
+                    return;
+                };
+                if rec.expires_at > at {
+                    return;
+                }
+                let (task, slot) = (rec.task, rec.agent);
+                let agent = self.agent_id(slot);
+                self.effects.push_back(Effect::OfferExpired {
+                    offer: o,
+                    task,
+                    agent,
+                });
+                self.counters.expired += 1;
+                self.decline(o, QueueReason::Expired);
+                let max = self.cfg.max_missed_offers;
+                let a = self.arec(slot);
+                a.missed += 1;
+                if max.is_some_and(|m| a.missed >= m) && a.state == AgentState::Available {
+                    self.change_state(slot, AgentState::Away);
+                    self.effects.push_back(Effect::AgentAutoAway { agent });
+                }
+            }
+            TimerKind::Backoff { task, seq, slot } => {
+                if let Some(t) = self.tasks.get(&task) {
+                    if t.key.seq == seq
+                        && t.phase == Phase::Waiting
+                        && t.backoff_until(slot) == Some(at)
+                    {
+                        self.dirty_tasks.push(task);
+                    }
+                }
+            }
+            TimerKind::WrapUpEnd { task, seq } => {
+                if let Some(t) = self.tasks.get(&task) {
+                    if let (true, Phase::WrapUp(slot)) = (t.key.seq == seq, &t.phase) {
+                        let slot = *slot;
+                        self.finish_task(task, slot);
+                    }
+                }
+            }
+            TimerKind::MaxWait { task, seq } => {
+                if let Some(t) = self.tasks.get(&task) {
+                    if t.key.seq == seq && matches!(t.phase, Phase::Waiting | Phase::Offered(_)) {
+                        self.unplace(task, RescindReason::TimedOut);
+                        self.tasks.remove(&task);
+                        self.counters.timed_out += 1;
+                        self.effects.push_back(Effect::TimedOut { task });
+                    }
+                }
+            }
+        }
+    }
+
+    // ----------------------------------------------------------------- events
+
+    /// Applies an [`Event`] — the journaled form of every state-changing call.
+    ///
+    /// # Errors
+    /// Whatever the corresponding method returns.
+    pub fn handle(&mut self, now: Time, event: Event) -> Result<(), RouterError> {
+        match event {
+            Event::AddAgent(spec) => self.add_agent(now, spec),
+            Event::UpdateAgent(spec) => self.update_agent(now, spec),
+            Event::RemoveAgent { agent } => self.remove_agent(now, agent),
+            Event::SetAgentState { agent, state } => self.set_agent_state(now, agent, state),
+            Event::Arrive(spec) => self.arrive(now, spec),
+            Event::Accept { offer, agent } => self.accept(now, offer, agent),
+            Event::Reject { offer, agent } => self.reject(now, offer, agent),
+            Event::Complete { task } => self.complete(now, task),
+            Event::FinishWrapUp { task } => self.finish_wrap_up(now, task),
+            Event::Cancel { task } => self.cancel(now, task),
+            Event::Abandon { task } => self.abandon(now, task),
+            Event::Transfer {
+                task,
+                channel,
+                requirements,
+            } => self.transfer(now, task, channel, requirements),
+            Event::Reprioritize {
+                task,
+                priority,
+                customer,
+            } => self.reprioritize(now, task, priority, customer),
+            Event::Tick => self.handle_timeout(now),
+        }
+    }
+
+    // ----------------------------------------------------------------- internals: task moves
+
+    /// Puts a task (not currently in a queue) into its queue, keeping its key.
+    fn requeue(&mut self, task: TaskId, reason: QueueReason) {
+        let t = self.tmut(task);
+        t.phase = Phase::Waiting;
+        let (q, key) = (t.queue, t.key);
+        self.queues[q as usize].waiting.insert(key, task);
+        self.effects.push_back(Effect::Queued {
+            task,
+            queue: QueueId(q),
+            reason,
+        });
+        self.dirty_tasks.push(task);
+    }
+
+    /// Takes a task out of wherever it is (queue, offers, agent) without deciding where it goes.
+    fn unplace(&mut self, task: TaskId, why: RescindReason) {
+        let (phase, q, key, channel) = {
+            let t = self.tref(task);
+            (t.phase.clone(), t.queue, t.key, t.channel)
+        };
+        match phase {
+            Phase::Waiting => {
+                self.queues[q as usize].waiting.remove(&key);
+            }
+            Phase::Offered(list) => {
+                for o in list {
+                    self.rescind(o, why);
+                }
+            }
+            Phase::InService(slot) | Phase::WrapUp(slot) => {
+                let a = self.arec(slot);
+                a.work.retain(|&t| t != task);
+                a.load[channel.index()] -= 1;
+                self.refresh_free(slot);
+                self.dirty_agents.push(slot);
+            }
+        }
+    }
+
+    /// Removes an offer record and frees the agent's capacity; the task is not touched.
+    fn release_offer(&mut self, offer: OfferId) -> Option<(TaskId, u32)> {
+        let rec = self.offers.remove(&offer)?;
+        let channel = self.tref(rec.task).channel;
+        let a = self.arec(rec.agent);
+        a.offers.retain(|&o| o != offer);
+        a.load[channel.index()] -= 1;
+        self.refresh_free(rec.agent);
+        self.dirty_agents.push(rec.agent);
+        Some((rec.task, rec.agent))
+    }
+
+    /// Rescinds one offer of a task whose phase the caller rewrites.
+    fn rescind(&mut self, offer: OfferId, reason: RescindReason) {
+        if let Some((task, slot)) = self.release_offer(offer) {
+            let agent = self.agent_id(slot);
+            self.effects.push_back(Effect::OfferRescinded {
+                offer,
+                task,
+                agent,
+                reason,
+            });
+        }
+    }
+
+    /// Rescinds one offer and re-queues its task if that was its last offer.
+    fn withdraw_offer(&mut self, offer: OfferId, reason: RescindReason, qreason: QueueReason) {
+        let Some(task) = self.offers.get(&offer).map(|o| o.task) else {
+            return;
+        };
+        self.rescind(offer, reason);
+        self.drop_offer_from_task(task, offer, qreason);
+    }
+
+    fn drop_offer_from_task(&mut self, task: TaskId, offer: OfferId, qreason: QueueReason) {
+        let t = self.tmut(task);
+        if let Phase::Offered(list) = &mut t.phase {
+            list.retain(|&o| o != offer);
+            if list.is_empty() {
+                self.requeue(task, qreason);
+            }
+        }
+    }
+
+    /// Reject or expiry: free the agent, record the back-off, re-queue if last offer.
+    fn decline(&mut self, offer: OfferId, qreason: QueueReason) {
+        let Some((task, slot)) = self.release_offer(offer) else {
+            return;
+        };
+        let until = self.now.plus_millis(self.cfg.decline_backoff_ms);
+        let t = self.tmut(task);
+        match t.declines.iter_mut().find(|d| d.0 == slot) {
+            Some(d) => d.1 = until,
+            None => t.declines.push((slot, until)),
+        }
+        let seq = t.key.seq;
+        if self.cfg.decline_backoff_ms > 0 {
+            self.push_timer(until, TimerKind::Backoff { task, seq, slot });
+        }
+        self.drop_offer_from_task(task, offer, qreason);
+    }
+
+    fn finish_task(&mut self, task: TaskId, slot: u32) {
+        let channel = self.tref(task).channel;
+        let a = self.arec(slot);
+        a.work.retain(|&t| t != task);
+        a.load[channel.index()] -= 1;
+        self.finish_task_record(task, slot);
+    }
+
+    /// Removes a finished task (its capacity already released from the agent's load).
+    fn finish_task_record(&mut self, task: TaskId, slot: u32) {
+        self.tasks.remove(&task);
+        self.counters.completed += 1;
+        self.refresh_free(slot);
+        self.dirty_agents.push(slot);
+        let agent = self.agent_id(slot);
+        self.effects.push_back(Effect::Completed { task, agent });
+    }
+
+    // ----------------------------------------------------------------- internals: matching
+
+    fn run_matching(&mut self) {
+        loop {
+            let mut best: Option<(OrderKey, TaskId)> = None;
+            for &t in &self.dirty_tasks {
+                let Some(task) = self.tasks.get(&t) else {
+                    continue;
+                };
+                if task.phase != Phase::Waiting || best.is_some_and(|(k, _)| task.key > k) {
+                    continue;
+                }
+                if self.has_free_candidate(task) {
+                    best = Some((task.key, t));
+                }
+            }
+            for &slot in &self.dirty_agents {
+                if let Some(found) = self.best_task_for_agent(slot, best.map(|b| b.0)) {
+                    best = Some(found);
+                }
+            }
+            match best {
+                Some((_, t)) => self.offer_task(t),
+                None => break,
+            }
+        }
+        self.dirty_tasks.clear();
+        self.dirty_agents.clear();
+    }
+
+    fn has_free_candidate(&self, task: &TaskRec) -> bool {
+        let q = &self.queues[task.queue as usize];
+        let mut found = false;
+        and_ones(&q.eligible, &self.free[task.channel.index()], |slot| {
+            if task.in_backoff(slot, self.now) {
+                true
+            } else {
+                found = true;
+                false
+            }
+        });
+        found
+    }
+
+    /// The best waiting task `slot` can take now, if better than `bound`.
+    fn best_task_for_agent(
+        &self,
+        slot: u32,
+        bound: Option<OrderKey>,
+    ) -> Option<(OrderKey, TaskId)> {
+        let a = self.agents[slot as usize].as_ref()?;
+        if a.state != AgentState::Available {
+            return None;
+        }
+        let mut best: Option<(OrderKey, TaskId)> = None;
+        let mut limit = bound;
+        for &q in &a.queues {
+            let queue = &self.queues[q as usize];
+            if !a.has_room(queue.channel) {
+                continue;
+            }
+            for (key, &tid) in &queue.waiting {
+                if limit.is_some_and(|l| *key > l) {
+                    break;
+                }
+                if self.tref(tid).in_backoff(slot, self.now) {
+                    continue;
+                }
+                best = Some((*key, tid));
+                limit = Some(*key);
+                break;
+            }
+        }
+        best
+    }
+
+    fn offer_task(&mut self, task: TaskId) {
+        let now = self.now;
+        let (fresh, old) = {
+            let t = self.tref(task);
+            let q = &self.queues[t.queue as usize];
+            let (mut fresh, mut old) = (Vec::new(), Vec::new());
+            and_ones(&q.eligible, &self.free[t.channel.index()], |slot| {
+                match t.backoff_until(slot) {
+                    None => fresh.push(slot),
+                    Some(until) if until <= now => old.push(slot),
+                    Some(_) => {}
+                }
+                true
+            });
+            (fresh, old)
+        };
+        let (strategy, fanout) = {
+            let t = self.tref(task);
+            (t.strategy, usize::from(t.fanout))
+        };
+        let total = u32::try_from(fresh.len() + old.len()).unwrap_or(u32::MAX);
+        let mut picks = self.select(task, strategy, fresh, fanout);
+        let mut redeclined_from = picks.len();
+        if picks.len() < fanout {
+            let more = self.select(task, strategy, old, fanout - picks.len());
+            picks.extend(more);
+        } else {
+            redeclined_from = usize::MAX;
+        }
+        if picks.is_empty() {
+            return;
+        }
+        let (q, key) = {
+            let t = self.tref(task);
+            (t.queue, t.key)
+        };
+        self.queues[q as usize].waiting.remove(&key);
+        let mut ids = Vec::with_capacity(picks.len());
+        for (rank, (slot, score)) in picks.into_iter().enumerate() {
+            let reason = OfferReason {
+                strategy,
+                score,
+                candidates: total,
+                rank: u32::try_from(rank).unwrap_or(u32::MAX),
+                redeclined: rank >= redeclined_from,
+            };
+            ids.push(self.make_offer(task, slot, reason));
+        }
+        self.tmut(task).phase = Phase::Offered(ids);
+    }
+
+    fn make_offer(&mut self, task: TaskId, slot: u32, reason: OfferReason) -> OfferId {
+        let id = OfferId(self.next_offer);
+        self.next_offer += 1;
+        let now = self.now;
+        let expires_at = now.plus_millis(self.cfg.offer_timeout_ms);
+        let channel = self.tref(task).channel;
+        self.offers.insert(
+            id,
+            OfferRec {
+                task,
+                agent: slot,
+                created_at: now,
+                expires_at,
+                reason,
+            },
+        );
+        let a = self.arec(slot);
+        a.load[channel.index()] += 1;
+        a.offers.push(id);
+        let agent = a.id;
+        self.refresh_free(slot);
+        self.push_timer(expires_at, TimerKind::OfferExpiry(id));
+        self.counters.offers += 1;
+        self.effects.push_back(Effect::Offer {
+            offer: id,
+            task,
+            agent,
+            channel,
+            expires_at,
+        });
+        id
+    }
+
+    fn idle_key(&self, a: &AgentRec) -> Time {
+        a.offers
+            .iter()
+            .filter_map(|o| self.offers.get(o).map(|r| r.created_at))
+            .fold(a.idle_since, Time::max)
+    }
+
+    /// Picks up to `k` of `cands` (ascending slots) by `strategy`.
+    fn select(
+        &mut self,
+        task: TaskId,
+        strategy: Strategy,
+        mut cands: Vec<u32>,
+        k: usize,
+    ) -> Vec<(u32, Option<f64>)> {
+        if cands.is_empty() || k == 0 {
+            return Vec::new();
+        }
+        let channel = self.tref(task).channel;
+        match strategy {
+            Strategy::BestScore => {
+                let t = self.tref(task);
+                let reqs = &self.queues[t.queue as usize].requirements;
+                let view = self.task_view(t, reqs);
+                let mut scored: Vec<(f64, u32)> = cands
+                    .iter()
+                    .map(|&s| {
+                        let v =
+                            self.policy
+                                .match_score(&self.aref(s).view(), &view, &self.cfg.scoring);
+                        (if v.is_finite() { v } else { f64::NEG_INFINITY }, s)
+                    })
+                    .collect();
+                let cmp = |a: &(f64, u32), b: &(f64, u32)| {
+                    b.0.partial_cmp(&a.0)
+                        .unwrap_or(Ordering::Equal)
+                        .then(a.1.cmp(&b.1))
+                };
+                take_best(&mut scored, k, cmp)
+                    .into_iter()
+                    .map(|(v, s)| (s, Some(v)))
+                    .collect()
+            }
+            Strategy::LongestIdle => {
+                let mut keyed: Vec<(Time, u32)> = cands
+                    .iter()
+                    .map(|&s| (self.idle_key(self.aref(s)), s))
+                    .collect();
+                take_best(&mut keyed, k, Ord::cmp)
+                    .into_iter()
+                    .map(|(_, s)| (s, None))
+                    .collect()
+            }
+            Strategy::LeastOccupied => {
+                let c = channel.index();
+                let mut keyed: Vec<(u32, u32, Time, u32)> = cands
+                    .iter()
+                    .map(|&s| {
+                        let a = self.aref(s);
+                        (
+                            u32::from(a.load[c]),
+                            u32::from(a.capacity.0[c]),
+                            self.idle_key(a),
+                            s,
+                        )
+                    })
+                    .collect();
+                let cmp = |x: &(u32, u32, Time, u32), y: &(u32, u32, Time, u32)| {
+                    // load/cap ascending, compared exactly by cross-multiplication
+                    (u64::from(x.0) * u64::from(y.1))
+                        .cmp(&(u64::from(y.0) * u64::from(x.1)))
+                        .then((y.1 - y.0).cmp(&(x.1 - x.0)))
+                        .then(x.2.cmp(&y.2))
+                        .then(x.3.cmp(&y.3))
+                };
+                take_best(&mut keyed, k, cmp)
+                    .into_iter()
+                    .map(|x| (x.3, None))
+                    .collect()
+            }
+            Strategy::RoundRobin => {
+                let mut out = Vec::new();
+                let c = channel.index();
+                while out.len() < k && !cands.is_empty() {
+                    let i = match self.rr_cursor[c] {
+                        Some(cur) => cands.iter().position(|&s| s > cur).unwrap_or(0),
+                        None => 0,
+                    };
+                    let s = cands.remove(i);
+                    self.rr_cursor[c] = Some(s);
+                    out.push((s, None));
+                }
+                out
+            }
+            Strategy::Random => {
+                let mut out = Vec::new();
+                while out.len() < k && !cands.is_empty() {
+                    let i = self.rng.below(cands.len());
+                    out.push((cands.remove(i), None));
+                }
+                out
+            }
+        }
+    }
+
+    // ----------------------------------------------------------------- visibility
+
+    /// Can `agent` take `task` right now, and if not, why not? Works for tasks in any state;
+    /// availability reasons reflect the agent's current presence and load.
+    ///
+    /// # Errors
+    /// [`RouterError::UnknownTask`], [`RouterError::UnknownAgent`].
+    pub fn explain(&self, task: TaskId, agent: AgentId) -> Result<Explanation, RouterError> {
+        let t = self
+            .tasks
+            .get(&task)
+            .ok_or(RouterError::UnknownTask(task))?;
+        let slot = self.slot_of(agent)?;
+        let a = self.aref(slot);
+        let q = &self.queues[t.queue as usize];
+        let mut reasons = Vec::new();
+        for r in &q.requirements.skills {
+            match a.level(r.skill) {
+                None => reasons.push(Ineligible::MissingSkill { skill: r.skill }),
+                Some(l) if l < r.min_level => reasons.push(Ineligible::LevelTooLow {
+                    skill: r.skill,
+                    have: l,
+                    need: r.min_level,
+                }),
+                Some(_) => {}
+            }
+        }
+        for &tag in &q.requirements.tags {
+            if a.tags.binary_search(&tag).is_err() {
+                reasons.push(Ineligible::MissingTag { tag });
+            }
+        }
+        if let Some(tenant) = q.cert_tenant {
+            if a.certs.binary_search(&tenant).is_err() {
+                reasons.push(Ineligible::NotCertified { tenant });
+            }
+        }
+        if a.state != AgentState::Available {
+            reasons.push(Ineligible::NotAvailable { state: a.state });
+        }
+        let c = t.channel;
+        if a.load[c.index()] >= a.capacity.get(c) {
+            reasons.push(Ineligible::AtCapacity {
+                channel: c,
+                load: a.load[c.index()],
+                capacity: a.capacity.get(c),
+            });
+        }
+        if let Some(until) = t.backoff_until(slot).filter(|&u| u > self.now) {
+            reasons.push(Ineligible::DeclinedRecently { until });
+        }
+        let score = self.policy.match_score(
+            &a.view(),
+            &self.task_view(t, &q.requirements),
+            &self.cfg.scoring,
+        );
+        Ok(Explanation {
+            agent,
+            reasons,
+            score,
+            declined_before: t.backoff_until(slot).is_some(),
+        })
+    }
+
+    /// A real-time view of queues and agents at `now` (used for ages; does not change state).
+    #[must_use]
+    pub fn snapshot(&self, now: Time) -> Snapshot {
+        let mut queues = Vec::new();
+        for q in &self.queues {
+            if q.waiting.is_empty() {
+                continue;
+            }
+            let oldest = q
+                .waiting
+                .values()
+                .map(|t| now.millis_since(self.tref(*t).created_at))
+                .max()
+                .unwrap_or(0);
+            let mut free = 0;
+            and_ones(&q.eligible, &self.free[q.channel.index()], |_| {
+                free += 1;
+                true
+            });
+            queues.push(QueueSnapshot {
+                queue: q.id,
+                channel: q.channel,
+                waiting: q.waiting.len(),
+                oldest_wait_ms: oldest,
+                eligible_agents: q.eligible.count_ones(..),
+                eligible_free: free,
+            });
+        }
+        let agents = self
+            .agents
+            .iter()
+            .flatten()
+            .map(|a| AgentSnapshot {
+                agent: a.id,
+                state: a.state,
+                load: a.load,
+                capacity: a.capacity.0,
+                offers: a.offers.len(),
+                idle_ms: now.millis_since(self.idle_key(a)),
+            })
+            .collect();
+        let mut counts = [0usize; 4];
+        for t in self.tasks.values() {
+            counts[match t.phase {
+                Phase::Waiting => 0,
+                Phase::Offered(_) => 1,
+                Phase::InService(_) => 2,
+                Phase::WrapUp(_) => 3,
+            }] += 1;
+        }
+        Snapshot {
+            at: now,
+            queues,
+            agents,
+            tasks_waiting: counts[0],
+            tasks_offered: counts[1],
+            tasks_in_service: counts[2],
+            tasks_wrap_up: counts[3],
+        }
+    }
+
+    // ----------------------------------------------------------------- invariants
+
+    /// Checks the invariants of DESIGN.md §4 that are properties of one state (conservation,
+    /// capacity, eligibility, work conservation) plus the consistency of every index, by
+    /// recomputing them from scratch. `O(tasks × agents)`: for tests and fuzzing.
+    ///
+    /// # Errors
+    /// A description of the first violation found.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        crate::invariants::check(self)
+    }
+}
+
+fn sla_secs(ms: u64) -> f64 {
+    Time::from_millis(ms).as_secs_f64()
+}
+
+fn invalid_state(task: TaskId, phase: &Phase, operation: &'static str) -> RouterError {
+    RouterError::InvalidTaskState {
+        task,
+        state: match phase {
+            Phase::Waiting => "waiting",
+            Phase::Offered(_) => "offered",
+            Phase::InService(_) => "in service",
+            Phase::WrapUp(_) => "in wrap-up",
+        },
+        operation,
+    }
+}
+
+fn normalise_agent(spec: &AgentSpec) -> (Vec<(crate::SkillId, u8)>, Vec<TagId>, Vec<TenantId>) {
+    let mut skills = spec.skills.clone();
+    skills.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+    skills.dedup_by_key(|s| s.0);
+    let mut tags = spec.tags.clone();
+    tags.sort_unstable();
+    tags.dedup();
+    let mut certs = spec.certifications.clone();
+    certs.sort_unstable();
+    certs.dedup();
+    (skills, tags, certs)
+}
+
+/// The `k` smallest elements under `cmp`, in order.
+fn take_best<T: Copy>(v: &mut [T], k: usize, cmp: impl Fn(&T, &T) -> Ordering) -> Vec<T> {
+    if k == 1 {
+        return v
+            .iter()
+            .copied()
+            .min_by(|a, b| cmp(a, b))
+            .into_iter()
+            .collect();
+    }
+    v.sort_by(|a, b| cmp(a, b));
+    v.iter().take(k).copied().collect()
+}
+
+// Internal read access for the invariant checker.
+pub(crate) mod internals {
+    use super::{AgentRec, Phase, Router, TaskRec};
+    use crate::{Policy, TaskId};
+
+    pub(crate) enum PhaseRef {
+        Waiting,
+        Offered(Vec<crate::OfferId>),
+        Serving(u32),
+    }
+
+    impl<P: Policy> Router<P> {
+        pub(crate) fn i_agents(&self) -> impl Iterator<Item = (u32, AgentRefs<'_>)> {
+            self.agents.iter().enumerate().filter_map(|(i, a)| {
+                a.as_ref().map(|a| {
+                    #[allow(clippy::cast_possible_truncation)]
+                    let i = i as u32;
+                    (i, AgentRefs(a))
+                })
+            })
+        }
+        pub(crate) fn i_tasks(&self) -> impl Iterator<Item = (TaskId, TaskRefs<'_>)> {
+            self.tasks.iter().map(|(k, v)| (*k, TaskRefs(v)))
+        }
+        pub(crate) fn i_queues(&self) -> &[crate::queue::Queue] {
+            &self.queues
+        }
+        pub(crate) fn i_offers(
+            &self,
+        ) -> impl Iterator<Item = (crate::OfferId, &crate::offer::OfferRec)> {
+            self.offers.iter().map(|(k, v)| (*k, v))
+        }
+        pub(crate) fn i_free(&self, c: usize) -> &fixedbitset::FixedBitSet {
+            &self.free[c]
+        }
+        pub(crate) fn i_now(&self) -> crate::Time {
+            self.now
+        }
+        pub(crate) fn i_counters(&self) -> &crate::explain::Counters {
+            &self.counters
+        }
+        pub(crate) fn i_agent_slot(&self, id: crate::AgentId) -> Option<u32> {
+            self.agent_slot.get(&id).copied()
+        }
+    }
+
+    pub(crate) struct AgentRefs<'a>(&'a AgentRec);
+    impl AgentRefs<'_> {
+        pub(crate) fn meets(&self, q: &crate::queue::Queue) -> bool {
+            self.0.meets(q)
+        }
+        pub(crate) fn has_room(&self, c: crate::Channel) -> bool {
+            self.0.has_room(c)
+        }
+        pub(crate) fn load(&self) -> [u16; crate::Channel::COUNT] {
+            self.0.load
+        }
+        pub(crate) fn capacity(&self) -> crate::Capacity {
+            self.0.capacity
+        }
+        pub(crate) fn offers(&self) -> &[crate::OfferId] {
+            &self.0.offers
+        }
+        pub(crate) fn work(&self) -> &[TaskId] {
+            &self.0.work
+        }
+        pub(crate) fn queues(&self) -> &[u32] {
+            &self.0.queues
+        }
+        pub(crate) fn id(&self) -> crate::AgentId {
+            self.0.id
+        }
+    }
+
+    pub(crate) struct TaskRefs<'a>(&'a TaskRec);
+    impl TaskRefs<'_> {
+        pub(crate) fn phase(&self) -> PhaseRef {
+            match &self.0.phase {
+                Phase::Waiting => PhaseRef::Waiting,
+                Phase::Offered(o) => PhaseRef::Offered(o.clone()),
+                Phase::InService(s) | Phase::WrapUp(s) => PhaseRef::Serving(*s),
+            }
+        }
+        pub(crate) fn queue(&self) -> u32 {
+            self.0.queue
+        }
+        pub(crate) fn key(&self) -> crate::OrderKey {
+            self.0.key
+        }
+        pub(crate) fn channel(&self) -> crate::Channel {
+            self.0.channel
+        }
+        pub(crate) fn in_backoff(&self, slot: u32, now: crate::Time) -> bool {
+            self.0.in_backoff(slot, now)
+        }
+    }
+}

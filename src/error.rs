@@ -11,7 +11,7 @@ use thiserror::Error;
 /// # Example
 /// ```
 /// use switchboard::{Router, RouterConfig, RouterError, Time, AgentId};
-/// let mut router = Router::new(RouterConfig::default());
+/// let mut router = Router::new(RouterConfig::default()).unwrap();
 /// let err = router.remove_agent(Time::ZERO, AgentId(9)).unwrap_err();
 /// assert_eq!(err, RouterError::UnknownAgent(AgentId(9)));
 /// assert_eq!(err.to_string(), "unknown agent 9");

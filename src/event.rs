@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 /// # Example
 /// ```
 /// use switchboard::{Event, Router, RouterConfig, Time, AgentSpec, AgentId, AgentState, Channel};
-/// let mut router = Router::new(RouterConfig::default());
+/// let mut router = Router::new(RouterConfig::default()).unwrap();
 /// let join = Event::AddAgent(AgentSpec::new(AgentId(1)).capacity(Channel::Chat, 3)
 ///     .state(AgentState::Available));
 /// router.handle(Time::ZERO, join.clone()).unwrap();

@@ -85,7 +85,7 @@ impl std::fmt::Display for Ineligible {
 /// # Example
 /// ```
 /// # use switchboard::*;
-/// let mut router = Router::new(RouterConfig::default());
+/// let mut router = Router::new(RouterConfig::default()).unwrap();
 /// let returns = router.catalog_mut().skill("returns");
 /// let brand = router.catalog_mut().tenant("acme");
 /// router.add_agent(Time::ZERO, AgentSpec::new(AgentId(1)).skill(returns, 3)

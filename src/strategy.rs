@@ -111,7 +111,7 @@ pub struct TaskView<'a> {
 ///         f64::from(task.customer.value_tier) * 100.0
 ///     }
 /// }
-/// let router: Router<VipOnly> = Router::with_policy(RouterConfig::default(), VipOnly);
+/// let router: Router<VipOnly> = Router::with_policy(RouterConfig::default(), VipOnly).unwrap();
 /// # let _ = router;
 /// ```
 pub trait Policy {

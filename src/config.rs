@@ -42,7 +42,6 @@ impl Default for ScoreWeights {
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
-#[non_exhaustive]
 pub struct RouterConfig {
     /// How long an offer stays open before it expires (ms, ≥ 1).
     pub offer_timeout_ms: u64,

@@ -56,5 +56,7 @@ pub(crate) struct OfferRec {
     pub(crate) agent: u32,
     pub(crate) created_at: Time,
     pub(crate) expires_at: Time,
+    /// Sequence number of the expiry timer.
+    pub(crate) timer: u64,
     pub(crate) reason: OfferReason,
 }

@@ -35,8 +35,8 @@ use crate::{
 };
 use fixedbitset::FixedBitSet;
 use rustc_hash::FxHashMap;
-use std::cmp::{Ordering, Reverse};
-use std::collections::BinaryHeap;
+use std::cmp::Ordering;
+use std::collections::BTreeSet;
 
 #[derive(Debug, Clone)]
 struct AgentRec {
@@ -116,16 +116,19 @@ struct TaskRec {
     strategy: Strategy,
     fanout: u8,
     phase: Phase,
-    /// (agent slot, back-off end) for every agent that declined the task.
-    declines: Vec<(u32, Time)>,
+    /// (agent slot, back-off end, back-off timer sequence) for every agent that declined the task.
+    declines: Vec<(u32, Time, u64)>,
+    /// Pending max-wait and wrap-up timers (time, sequence), removed when the task ends.
+    max_wait_timer: Option<(Time, u64)>,
+    wrap_timer: Option<(Time, u64)>,
 }
 
 impl TaskRec {
     fn backoff_until(&self, slot: u32) -> Option<Time> {
         self.declines
             .iter()
-            .find(|&&(s, _)| s == slot)
-            .map(|&(_, t)| t)
+            .find(|&&(s, _, _)| s == slot)
+            .map(|&(_, t, _)| t)
     }
     fn in_backoff(&self, slot: u32, now: Time) -> bool {
         self.backoff_until(slot).is_some_and(|t| t > now)
@@ -175,7 +178,9 @@ pub struct Router<P: Policy = DefaultPolicy> {
     queue_by_sig: FxHashMap<QueueSig, u32>,
     tasks: FxHashMap<TaskId, TaskRec>,
     offers: FxHashMap<OfferId, OfferRec>,
-    timers: BinaryHeap<Reverse<(Time, u64, TimerKind)>>,
+    /// Pending timers in firing order; entries are removed when their subject settles, so the
+    /// set stays as small as the live work and `poll_timeout` is exact.
+    timers: BTreeSet<(Time, u64, TimerKind)>,
     timer_seq: u64,
     next_offer: u64,
     next_seq: u64,
@@ -247,7 +252,7 @@ impl<P: Policy> Router<P> {
             queue_by_sig: FxHashMap::default(),
             tasks: FxHashMap::default(),
             offers: FxHashMap::default(),
-            timers: BinaryHeap::new(),
+            timers: BTreeSet::new(),
             timer_seq: 0,
             next_offer: 1,
             next_seq: 0,
@@ -385,7 +390,7 @@ impl<P: Policy> Router<P> {
     /// (a timer whose subject is gone), never later.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Time> {
-        self.timers.peek().map(|Reverse((t, _, _))| *t)
+        self.timers.first().map(|&(t, _, _)| t)
     }
 
     fn agent(&self, id: AgentId) -> Option<&AgentRec> {
@@ -673,9 +678,29 @@ impl<P: Policy> Router<P> {
         qi
     }
 
-    fn push_timer(&mut self, at: Time, kind: TimerKind) {
+    fn push_timer(&mut self, at: Time, kind: TimerKind) -> u64 {
         self.timer_seq += 1;
-        self.timers.push(Reverse((at, self.timer_seq, kind)));
+        self.timers.insert((at, self.timer_seq, kind));
+        self.timer_seq
+    }
+
+    /// Removes a task record and every timer that belongs to it.
+    fn drop_task(&mut self, task: TaskId) {
+        if let Some(t) = self.tasks.remove(&task) {
+            let seq = t.key.seq;
+            if let Some((at, n)) = t.max_wait_timer {
+                self.timers
+                    .remove(&(at, n, TimerKind::MaxWait { task, seq }));
+            }
+            if let Some((at, n)) = t.wrap_timer {
+                self.timers
+                    .remove(&(at, n, TimerKind::WrapUpEnd { task, seq }));
+            }
+            for (slot, at, n) in t.declines {
+                self.timers
+                    .remove(&(at, n, TimerKind::Backoff { task, seq, slot }));
+            }
+        }
     }
 
     // ----------------------------------------------------------------- agents
@@ -919,6 +944,8 @@ impl<P: Policy> Router<P> {
             fanout: spec.fanout.unwrap_or(self.cfg.default_fanout),
             phase: Phase::Waiting,
             declines: Vec::new(),
+            max_wait_timer: None,
+            wrap_timer: None,
         };
         let score = self.task_score(&rec, &reqs);
         let seq = self.next_seq;
@@ -928,10 +955,9 @@ impl<P: Policy> Router<P> {
         self.next_seq += 1;
         rec.queue = self.get_or_create_queue(spec.channel, spec.tenant, reqs);
         if let Some(max) = spec.max_wait_ms {
-            self.push_timer(
-                created_at.plus_millis(max),
-                TimerKind::MaxWait { task: spec.id, seq },
-            );
+            let at = created_at.plus_millis(max);
+            let n = self.push_timer(at, TimerKind::MaxWait { task: spec.id, seq });
+            rec.max_wait_timer = Some((at, n));
         }
         self.tasks.insert(spec.id, rec);
         self.counters.arrived += 1;
@@ -954,6 +980,8 @@ impl<P: Policy> Router<P> {
         let Some(rec) = self.offers.remove(&offer) else {
             return Err(RouterError::UnknownOffer(offer));
         };
+        self.timers
+            .remove(&(rec.expires_at, rec.timer, TimerKind::OfferExpiry(offer)));
         let task = rec.task;
         let others: Vec<OfferId> = match &self.tref(task).phase {
             Phase::Offered(list) => list.iter().copied().filter(|&o| o != offer).collect(),
@@ -1033,8 +1061,10 @@ impl<P: Policy> Router<P> {
             self.finish_task(task, slot);
         } else {
             let until = now.plus_millis(self.cfg.wrap_up_ms);
-            self.tmut(task).phase = Phase::WrapUp(slot);
-            self.push_timer(until, TimerKind::WrapUpEnd { task, seq });
+            let n = self.push_timer(until, TimerKind::WrapUpEnd { task, seq });
+            let t = self.tmut(task);
+            t.phase = Phase::WrapUp(slot);
+            t.wrap_timer = Some((until, n));
             let agent = self.agent_id(slot);
             self.effects
                 .push_back(Effect::WrapUpStarted { task, agent, until });
@@ -1105,7 +1135,7 @@ impl<P: Policy> Router<P> {
         }
         self.now = now;
         self.unplace(task, why);
-        self.tasks.remove(&task);
+        self.drop_task(task);
         Ok(())
     }
 
@@ -1192,11 +1222,11 @@ impl<P: Policy> Router<P> {
     pub fn handle_timeout(&mut self, now: Time) -> Result<(), RouterError> {
         self.check_time(now)?;
         self.now = now;
-        while let Some(&Reverse((at, _, kind))) = self.timers.peek() {
+        while let Some(&(at, _, kind)) = self.timers.first() {
             if at > now {
                 break;
             }
-            self.timers.pop();
+            self.timers.pop_first();
             self.fire(at, kind);
             self.run_matching();
         }
@@ -1251,7 +1281,7 @@ impl<P: Policy> Router<P> {
                 if let Some(t) = self.tasks.get(&task) {
                     if t.key.seq == seq && matches!(t.phase, Phase::Waiting | Phase::Offered(_)) {
                         self.unplace(task, RescindReason::TimedOut);
-                        self.tasks.remove(&task);
+                        self.drop_task(task);
                         self.counters.timed_out += 1;
                         self.effects.push_back(Effect::TimedOut { task });
                     }
@@ -1337,6 +1367,8 @@ impl<P: Policy> Router<P> {
     /// Removes an offer record and frees the agent's capacity; the task is not touched.
     fn release_offer(&mut self, offer: OfferId) -> Option<(TaskId, u32)> {
         let rec = self.offers.remove(&offer)?;
+        self.timers
+            .remove(&(rec.expires_at, rec.timer, TimerKind::OfferExpiry(offer)));
         let channel = self.tref(rec.task).channel;
         let a = self.arec(rec.agent);
         a.offers.retain(|&o| o != offer);
@@ -1384,14 +1416,23 @@ impl<P: Policy> Router<P> {
             return;
         };
         let until = self.now.plus_millis(self.cfg.decline_backoff_ms);
+        let seq = self.tref(task).key.seq;
+        let n = if self.cfg.decline_backoff_ms > 0 {
+            self.push_timer(until, TimerKind::Backoff { task, seq, slot })
+        } else {
+            0
+        };
         let t = self.tmut(task);
-        match t.declines.iter_mut().find(|d| d.0 == slot) {
-            Some(d) => d.1 = until,
-            None => t.declines.push((slot, until)),
-        }
-        let seq = t.key.seq;
-        if self.cfg.decline_backoff_ms > 0 {
-            self.push_timer(until, TimerKind::Backoff { task, seq, slot });
+        let old = match t.declines.iter_mut().find(|d| d.0 == slot) {
+            Some(d) => Some(std::mem::replace(d, (slot, until, n))),
+            None => {
+                t.declines.push((slot, until, n));
+                None
+            }
+        };
+        if let Some((_, at, n)) = old {
+            self.timers
+                .remove(&(at, n, TimerKind::Backoff { task, seq, slot }));
         }
         self.drop_offer_from_task(task, offer, qreason);
     }
@@ -1406,7 +1447,7 @@ impl<P: Policy> Router<P> {
 
     /// Removes a finished task (its capacity already released from the agent's load).
     fn finish_task_record(&mut self, task: TaskId, slot: u32) {
-        self.tasks.remove(&task);
+        self.drop_task(task);
         self.counters.completed += 1;
         self.refresh_free(slot);
         self.dirty_agents.push(slot);
@@ -1547,6 +1588,7 @@ impl<P: Policy> Router<P> {
         let now = self.now;
         let expires_at = now.plus_millis(self.cfg.offer_timeout_ms);
         let channel = self.tref(task).channel;
+        let timer = self.push_timer(expires_at, TimerKind::OfferExpiry(id));
         self.offers.insert(
             id,
             OfferRec {
@@ -1554,6 +1596,7 @@ impl<P: Policy> Router<P> {
                 agent: slot,
                 created_at: now,
                 expires_at,
+                timer,
                 reason,
             },
         );
@@ -1562,7 +1605,6 @@ impl<P: Policy> Router<P> {
         a.offers.push(id);
         let agent = a.id;
         self.refresh_free(slot);
-        self.push_timer(expires_at, TimerKind::OfferExpiry(id));
         self.counters.offers += 1;
         self.effects.push_back(Effect::Offer {
             offer: id,

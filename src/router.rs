@@ -99,7 +99,29 @@ enum Phase {
     Waiting,
     Offered(Vec<OfferId>),
     InService(u32),
-    WrapUp(u32),
+    /// Agent slot and the wrap-up timer (time, sequence).
+    WrapUp(u32, Time, u64),
+}
+
+static NO_PREFERENCES: Preferences = Preferences {
+    skills: Vec::new(),
+    tags: Vec::new(),
+    preferred_agent: None,
+};
+
+impl TaskRec {
+    fn customer(&self) -> CustomerProfile {
+        CustomerProfile {
+            value_tier: self.value_tier,
+            sentiment: self.sentiment,
+        }
+    }
+    fn priority(&self) -> Priority {
+        Priority {
+            class: self.key.class,
+            base: self.base,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -109,18 +131,19 @@ struct TaskRec {
     queue: u32,
     key: OrderKey,
     created_at: Time,
-    preferences: Preferences,
-    customer: CustomerProfile,
-    priority: Priority,
+    /// Soft preferences; boxed because most tasks have none.
+    preferences: Option<Box<Preferences>>,
+    sentiment: f64,
+    base: f64,
+    value_tier: u8,
     sla_ms: u64,
     strategy: Strategy,
     fanout: u8,
     phase: Phase,
     /// (agent slot, back-off end, back-off timer sequence) for every agent that declined the task.
     declines: Vec<(u32, Time, u64)>,
-    /// Pending max-wait and wrap-up timers (time, sequence), removed when the task ends.
+    /// Pending max-wait timer (time, sequence), removed when the task ends.
     max_wait_timer: Option<(Time, u64)>,
-    wrap_timer: Option<(Time, u64)>,
 }
 
 impl TaskRec {
@@ -324,7 +347,7 @@ impl<P: Policy> Router<P> {
             Phase::Waiting => TaskState::Waiting,
             Phase::Offered(o) => TaskState::Offered(o.clone()),
             Phase::InService(s) => TaskState::InService(self.agent_id(*s)),
-            Phase::WrapUp(s) => TaskState::WrapUp(self.agent_id(*s)),
+            Phase::WrapUp(s, _, _) => TaskState::WrapUp(self.agent_id(*s)),
         })
     }
 
@@ -546,9 +569,9 @@ impl<P: Policy> Router<P> {
             tenant: t.tenant,
             channel: t.channel,
             requirements: reqs,
-            preferences: &t.preferences,
-            customer: t.customer,
-            priority: t.priority,
+            preferences: t.preferences.as_deref().unwrap_or(&NO_PREFERENCES),
+            customer: t.customer(),
+            priority: t.priority(),
             sla_ms: t.sla_ms,
         }
     }
@@ -692,7 +715,7 @@ impl<P: Policy> Router<P> {
                 self.timers
                     .remove(&(at, n, TimerKind::MaxWait { task, seq }));
             }
-            if let Some((at, n)) = t.wrap_timer {
+            if let Phase::WrapUp(_, at, n) = t.phase {
                 self.timers
                     .remove(&(at, n, TimerKind::WrapUpEnd { task, seq }));
             }
@@ -845,7 +868,7 @@ impl<P: Policy> Router<P> {
                 };
                 self.arec(slot).load[channel.index()] -= 1;
                 match phase {
-                    Phase::WrapUp(_) => self.finish_task_record(t, slot),
+                    Phase::WrapUp(..) => self.finish_task_record(t, slot),
                     _ => self.requeue(t, QueueReason::AgentOffline),
                 }
             }
@@ -936,16 +959,17 @@ impl<P: Policy> Router<P> {
                 seq: 0,
             },
             created_at,
-            preferences: spec.preferences,
-            customer: spec.customer,
-            priority: spec.priority,
+            preferences: (spec.preferences != Preferences::default())
+                .then(|| Box::new(spec.preferences)),
+            sentiment: spec.customer.sentiment,
+            base: spec.priority.base,
+            value_tier: spec.customer.value_tier,
             sla_ms,
             strategy: spec.strategy.unwrap_or(self.cfg.default_strategy),
             fanout: spec.fanout.unwrap_or(self.cfg.default_fanout),
             phase: Phase::Waiting,
             declines: Vec::new(),
             max_wait_timer: None,
-            wrap_timer: None,
         };
         let score = self.task_score(&rec, &reqs);
         let seq = self.next_seq;
@@ -1062,9 +1086,7 @@ impl<P: Policy> Router<P> {
         } else {
             let until = now.plus_millis(self.cfg.wrap_up_ms);
             let n = self.push_timer(until, TimerKind::WrapUpEnd { task, seq });
-            let t = self.tmut(task);
-            t.phase = Phase::WrapUp(slot);
-            t.wrap_timer = Some((until, n));
+            self.tmut(task).phase = Phase::WrapUp(slot, until, n);
             let agent = self.agent_id(slot);
             self.effects
                 .push_back(Effect::WrapUpStarted { task, agent, until });
@@ -1084,7 +1106,7 @@ impl<P: Policy> Router<P> {
             .tasks
             .get(&task)
             .ok_or(RouterError::UnknownTask(task))?;
-        let Phase::WrapUp(slot) = t.phase else {
+        let Phase::WrapUp(slot, _, _) = t.phase else {
             return Err(invalid_state(task, &t.phase, "finish wrap-up"));
         };
         self.now = now;
@@ -1158,7 +1180,7 @@ impl<P: Policy> Router<P> {
             .tasks
             .get(&task)
             .ok_or(RouterError::UnknownTask(task))?;
-        if matches!(t.phase, Phase::WrapUp(_)) {
+        if matches!(t.phase, Phase::WrapUp(..)) {
             return Err(invalid_state(task, &t.phase, "transfer"));
         }
         self.check_requirements(&requirements)?;
@@ -1194,8 +1216,10 @@ impl<P: Policy> Router<P> {
             .ok_or(RouterError::UnknownTask(task))?;
         Self::check_customer(&customer, &priority)?;
         let mut probe = t.clone();
-        probe.priority = priority;
-        probe.customer = customer;
+        probe.base = priority.base;
+        probe.sentiment = customer.sentiment;
+        probe.value_tier = customer.value_tier;
+        probe.key.class = priority.class;
         let score = self.task_score(&probe, &self.queues[t.queue as usize].requirements);
         let key = self.make_key(score, t.created_at, t.sla_ms, priority.class, t.key.seq)?;
         self.now = now;
@@ -1207,8 +1231,9 @@ impl<P: Policy> Router<P> {
         }
         let t = self.tmut(task);
         t.key = key;
-        t.priority = priority;
-        t.customer = customer;
+        t.base = priority.base;
+        t.sentiment = customer.sentiment;
+        t.value_tier = customer.value_tier;
         Ok(())
     }
 
@@ -1271,7 +1296,7 @@ impl<P: Policy> Router<P> {
             }
             TimerKind::WrapUpEnd { task, seq } => {
                 if let Some(t) = self.tasks.get(&task) {
-                    if let (true, Phase::WrapUp(slot)) = (t.key.seq == seq, &t.phase) {
+                    if let (true, Phase::WrapUp(slot, _, _)) = (t.key.seq == seq, &t.phase) {
                         let slot = *slot;
                         self.finish_task(task, slot);
                     }
@@ -1354,7 +1379,7 @@ impl<P: Policy> Router<P> {
                     self.rescind(o, why);
                 }
             }
-            Phase::InService(slot) | Phase::WrapUp(slot) => {
+            Phase::InService(slot) | Phase::WrapUp(slot, _, _) => {
                 let a = self.arec(slot);
                 a.work.retain(|&t| t != task);
                 a.load[channel.index()] -= 1;
@@ -1832,7 +1857,7 @@ impl<P: Policy> Router<P> {
                 Phase::Waiting => 0,
                 Phase::Offered(_) => 1,
                 Phase::InService(_) => 2,
-                Phase::WrapUp(_) => 3,
+                Phase::WrapUp(..) => 3,
             }] += 1;
         }
         Snapshot {
@@ -1870,7 +1895,7 @@ fn invalid_state(task: TaskId, phase: &Phase, operation: &'static str) -> Router
             Phase::Waiting => "waiting",
             Phase::Offered(_) => "offered",
             Phase::InService(_) => "in service",
-            Phase::WrapUp(_) => "in wrap-up",
+            Phase::WrapUp(..) => "in wrap-up",
         },
         operation,
     }
@@ -1983,7 +2008,7 @@ pub(crate) mod internals {
             match &self.0.phase {
                 Phase::Waiting => PhaseRef::Waiting,
                 Phase::Offered(o) => PhaseRef::Offered(o.clone()),
-                Phase::InService(s) | Phase::WrapUp(s) => PhaseRef::Serving(*s),
+                Phase::InService(s) | Phase::WrapUp(s, _, _) => PhaseRef::Serving(*s),
             }
         }
         pub(crate) fn queue(&self) -> u32 {

@@ -1285,31 +1285,31 @@ impl<P: Policy> Router<P> {
                 }
             }
             TimerKind::Backoff { task, seq, slot } => {
-                if let Some(t) = self.tasks.get(&task) {
-                    if t.key.seq == seq
-                        && t.phase == Phase::Waiting
-                        && t.backoff_until(slot) == Some(at)
-                    {
-                        self.dirty_tasks.push(task);
-                    }
+                if let Some(t) = self.tasks.get(&task)
+                    && t.key.seq == seq
+                    && t.phase == Phase::Waiting
+                    && t.backoff_until(slot) == Some(at)
+                {
+                    self.dirty_tasks.push(task);
                 }
             }
             TimerKind::WrapUpEnd { task, seq } => {
-                if let Some(t) = self.tasks.get(&task) {
-                    if let (true, Phase::WrapUp(slot, _, _)) = (t.key.seq == seq, &t.phase) {
-                        let slot = *slot;
-                        self.finish_task(task, slot);
-                    }
+                if let Some(t) = self.tasks.get(&task)
+                    && let (true, Phase::WrapUp(slot, _, _)) = (t.key.seq == seq, &t.phase)
+                {
+                    let slot = *slot;
+                    self.finish_task(task, slot);
                 }
             }
             TimerKind::MaxWait { task, seq } => {
-                if let Some(t) = self.tasks.get(&task) {
-                    if t.key.seq == seq && matches!(t.phase, Phase::Waiting | Phase::Offered(_)) {
-                        self.unplace(task, RescindReason::TimedOut);
-                        self.drop_task(task);
-                        self.counters.timed_out += 1;
-                        self.effects.push_back(Effect::TimedOut { task });
-                    }
+                if let Some(t) = self.tasks.get(&task)
+                    && t.key.seq == seq
+                    && matches!(t.phase, Phase::Waiting | Phase::Offered(_))
+                {
+                    self.unplace(task, RescindReason::TimedOut);
+                    self.drop_task(task);
+                    self.counters.timed_out += 1;
+                    self.effects.push_back(Effect::TimedOut { task });
                 }
             }
         }
@@ -1778,10 +1778,10 @@ impl<P: Policy> Router<P> {
                 reasons.push(Ineligible::MissingTag { tag });
             }
         }
-        if let Some(tenant) = q.cert_tenant {
-            if a.certs.binary_search(&tenant).is_err() {
-                reasons.push(Ineligible::NotCertified { tenant });
-            }
+        if let Some(tenant) = q.cert_tenant
+            && a.certs.binary_search(&tenant).is_err()
+        {
+            reasons.push(Ineligible::NotCertified { tenant });
         }
         if a.state != AgentState::Available {
             reasons.push(Ineligible::NotAvailable { state: a.state });

@@ -44,7 +44,7 @@ impl Time {
     #[must_use]
     pub fn from_secs_f64(s: f64) -> Option<Self> {
         let ms = (s * 1000.0).round();
-        if ms.is_finite() && ms >= 0.0 && ms < 1.8e19 {
+        if ms.is_finite() && (0.0..1.8e19).contains(&ms) {
             // In range of u64 and integral after round(): the cast is exact.
             #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
             Some(Time(ms as u64))

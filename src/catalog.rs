@@ -54,6 +54,12 @@ impl Names {
     }
 }
 
+impl PartialEq for Names {
+    fn eq(&self, other: &Self) -> bool {
+        self.names == other.names
+    }
+}
+
 /// Name ↔ id tables for skills, tags and tenants.
 ///
 /// # Example
@@ -67,7 +73,7 @@ impl Names {
 /// assert_eq!(catalog.find_skill("nope"), None);
 /// assert_eq!(catalog.skill_count(), 2);
 /// ```
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Catalog {
     skills: Names,
     tags: Names,

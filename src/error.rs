@@ -111,6 +111,17 @@ pub enum RouterError {
         /// What was attempted.
         operation: &'static str,
     },
+    /// A saved [`RouterState`](crate::RouterState) is internally inconsistent.
+    #[error("corrupt router state: {0}")]
+    CorruptState(String),
+    /// A saved state or journal was written with an incompatible schema version.
+    #[error("incompatible state schema version {found} (this build reads version {expected})")]
+    IncompatibleState {
+        /// Version found.
+        found: u32,
+        /// Version this build understands.
+        expected: u32,
+    },
     /// A configuration value is invalid.
     #[error("invalid configuration: {path}: {problem}")]
     InvalidConfig {

@@ -23,6 +23,8 @@
 //!
 //! A task with outstanding offers gets no further offers until they all resolve.
 
+pub mod persist;
+
 use crate::explain::Counters;
 use crate::offer::OfferRec;
 use crate::queue::{Queue, QueueSig};

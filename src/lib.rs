@@ -97,7 +97,9 @@
 pub mod agent;
 pub mod catalog;
 pub mod channel;
+pub mod clock;
 pub mod config;
+pub mod driver;
 pub mod error;
 pub mod event;
 pub mod explain;
@@ -108,16 +110,20 @@ pub mod reference;
 pub mod rng;
 pub mod router;
 pub mod skill;
+pub mod storage;
 pub mod strategy;
 pub mod tag;
 pub mod task;
 pub mod tenant;
 pub mod time;
+pub mod transport;
 
 pub use agent::{AgentId, AgentKind, AgentSpec, AgentState};
 pub use catalog::Catalog;
 pub use channel::{Capacity, Channel};
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{RouterConfig, ScoreWeights};
+pub use driver::{Driver, DriverError, DriverOptions, RecoveryReport, Submitted};
 pub use error::RouterError;
 pub use event::{Effect, Event, QueueReason, RescindReason};
 pub use explain::{AgentSnapshot, Counters, Explanation, Ineligible, QueueSnapshot, Snapshot};
@@ -127,8 +133,12 @@ pub use rng::SeededRng;
 pub use router::Router;
 pub use router::persist::{RouterState, STATE_VERSION};
 pub use skill::{MAX_LEVEL, SkillId, SkillReq};
+pub use storage::{
+    DamagedRecord, JOURNAL_VERSION, JournalRecord, Loaded, MemoryStorage, RecordError, Storage,
+};
 pub use strategy::{AgentView, DefaultPolicy, Policy, Strategy, TaskView};
 pub use tag::TagId;
 pub use task::{CustomerProfile, Preferences, Priority, Requirements, TaskId, TaskSpec, TaskState};
 pub use tenant::TenantId;
 pub use time::Time;
+pub use transport::{ChannelTransport, Transport, VecTransport};

@@ -215,6 +215,9 @@ pub struct Router<P: Policy = DefaultPolicy> {
     counters: Counters,
     dirty_tasks: Vec<TaskId>,
     dirty_agents: Vec<u32>,
+    /// Decline back-offs ending at or before this time have been noticed by the matching (see
+    /// `run_matching`). Not persisted: a restored router starts at zero and rescans once.
+    backoffs_seen: Time,
 }
 
 impl Router<DefaultPolicy> {
@@ -286,6 +289,7 @@ impl<P: Policy> Router<P> {
             counters: Counters::default(),
             dirty_tasks: Vec::new(),
             dirty_agents: Vec::new(),
+            backoffs_seen: Time::ZERO,
         })
     }
 
@@ -351,6 +355,18 @@ impl<P: Policy> Router<P> {
             Phase::InService(s) => TaskState::InService(self.agent_id(*s)),
             Phase::WrapUp(s, _, _) => TaskState::WrapUp(self.agent_id(*s)),
         })
+    }
+
+    /// The channel of a live task.
+    #[must_use]
+    pub fn task_channel(&self, task: TaskId) -> Option<Channel> {
+        self.tasks.get(&task).map(|t| t.channel)
+    }
+
+    /// The id the next offer will get (offer ids run from 1 without gaps).
+    #[must_use]
+    pub fn next_offer_id(&self) -> u64 {
+        self.next_offer
     }
 
     /// The queue a live task belongs to.
@@ -1236,6 +1252,7 @@ impl<P: Policy> Router<P> {
         t.base = priority.base;
         t.sentiment = customer.sentiment;
         t.value_tier = customer.value_tier;
+        self.run_matching();
         Ok(())
     }
 
@@ -1485,6 +1502,24 @@ impl<P: Policy> Router<P> {
     // ----------------------------------------------------------------- internals: matching
 
     fn run_matching(&mut self) {
+        // A back-off is over for every call from its end on, not only once `handle_timeout` has
+        // fired its timer: re-examine the tasks whose back-offs ended since the last look.
+        if self.now > self.backoffs_seen {
+            let from = (
+                self.backoffs_seen.plus_millis(1),
+                0,
+                TimerKind::OfferExpiry(OfferId(0)),
+            );
+            for &(at, _, kind) in self.timers.range(from..) {
+                if at > self.now {
+                    break;
+                }
+                if let TimerKind::Backoff { task, .. } = kind {
+                    self.dirty_tasks.push(task);
+                }
+            }
+            self.backoffs_seen = self.now;
+        }
         loop {
             let mut best: Option<(OrderKey, TaskId)> = None;
             for &t in &self.dirty_tasks {

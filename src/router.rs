@@ -1539,7 +1539,14 @@ impl<P: Policy> Router<P> {
                 }
             }
             match best {
-                Some((_, t)) => self.offer_task(t),
+                Some((_, t)) => {
+                    // The candidate predicates above and in `offer_task` are the same, so an
+                    // offer is always made; the guard only rules out spinning if they ever differ.
+                    if !self.offer_task(t) {
+                        debug_assert!(false, "matching found task {t} but no agent");
+                        break;
+                    }
+                }
                 None => break,
             }
         }
@@ -1593,7 +1600,8 @@ impl<P: Policy> Router<P> {
         best
     }
 
-    fn offer_task(&mut self, task: TaskId) {
+    /// Offers a waiting task to its best free candidates; `false` if there were none.
+    fn offer_task(&mut self, task: TaskId) -> bool {
         let now = self.now;
         let (fresh, old) = {
             let t = self.tref(task);
@@ -1623,7 +1631,7 @@ impl<P: Policy> Router<P> {
             redeclined_from = usize::MAX;
         }
         if picks.is_empty() {
-            return;
+            return false;
         }
         let (q, key) = {
             let t = self.tref(task);
@@ -1642,6 +1650,7 @@ impl<P: Policy> Router<P> {
             ids.push(self.make_offer(task, slot, reason));
         }
         self.tmut(task).phase = Phase::Offered(ids);
+        true
     }
 
     fn make_offer(&mut self, task: TaskId, slot: u32, reason: OfferReason) -> OfferId {

@@ -385,6 +385,9 @@ impl<P: Policy> Router<P> {
                 timer: o.timer,
                 reason: o.reason,
             };
+            if o.id.0 >= r.next_offer || o.timer > r.timer_seq {
+                return Err(corrupt(format!("offer {} is beyond the id counters", o.id)));
+            }
             if r.offers.insert(o.id, rec).is_some() {
                 return Err(corrupt(format!("offer {} appears twice", o.id)));
             }
@@ -437,8 +440,19 @@ impl<P: Policy> Router<P> {
                     )));
                 }
             }
-            if phase == Phase::Waiting {
-                r.queues[t.queue as usize].waiting.insert(t.key, t.id);
+            if t.key.seq >= r.next_seq {
+                return Err(corrupt(format!(
+                    "task {} sequence is not below next_seq",
+                    t.id
+                )));
+            }
+            if phase == Phase::Waiting
+                && r.queues[t.queue as usize]
+                    .waiting
+                    .insert(t.key, t.id)
+                    .is_some()
+            {
+                return Err(corrupt(format!("task {} shares its queue key", t.id)));
             }
             let rec = TaskRec {
                 tenant: t.tenant,
@@ -521,6 +535,9 @@ impl<P: Policy> Router<P> {
             }
         }
         for (at, n, k) in state.timers {
+            if n > r.timer_seq {
+                return Err(corrupt(format!("timer {n} is beyond the timer counter")));
+            }
             r.timers.insert((at, n, k.into()));
         }
         let slots: Vec<u32> = (0..n_agents)

@@ -79,6 +79,15 @@
 //! | selection strategies and scoring policy | [`strategy`] |
 //! | the state machine | [`router`]; inputs and outputs in [`event`] |
 //! | snapshots and explanations | [`explain`] |
+//! | whole-state snapshots for durability | [`router::persist`]: [`RouterState`] |
+//! | host integration: journal, storage, transport, clock | [`storage`], [`transport`], [`clock`], [`driver`] |
+//!
+//! ## Durable operation
+//!
+//! The [`Driver`] wraps the pure router for hosts that want batteries included: it journals every
+//! accepted event through a [`Storage`] *before* delivering the effects through a [`Transport`],
+//! snapshots periodically, and on restart recovers from snapshot + journal, expires the offers
+//! that ran out while it was down and re-delivers the ones still outstanding.
 //!
 //! ## Guarantees
 //!

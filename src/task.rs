@@ -90,7 +90,7 @@ impl Requirements {
 }
 
 /// Soft preferences: they raise an agent's match score under
-/// [`Strategy::BestScore`](crate::Strategy::BestScore) but never exclude anyone.
+/// [`Strategy::BestScore`] but never exclude anyone.
 ///
 /// # Example
 /// ```

@@ -55,7 +55,49 @@ struct AgentRec {
     work: Vec<TaskId>,
     queues: Vec<u32>,
     missed: u32,
+    /// The keys this agent is filed under in the strategy indexes.
+    ix: Indexed,
 }
+
+/// Where an agent currently sits in the per-channel strategy indexes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Indexed {
+    idle: Time,
+    load: [u16; Channel::COUNT],
+    cap: [u16; Channel::COUNT],
+    /// Channels on which the agent is free (filed in the indexes).
+    mask: u8,
+}
+
+/// A free agent's place in the least-occupied order: load ÷ capacity ascending (exactly, by
+/// cross-multiplication), then most spare slots, then idle key, then registration order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct OccKey {
+    load: u16,
+    cap: u16,
+    idle: Time,
+    slot: u32,
+}
+
+impl Ord for OccKey {
+    fn cmp(&self, o: &Self) -> Ordering {
+        (u64::from(self.load) * u64::from(o.cap))
+            .cmp(&(u64::from(o.load) * u64::from(self.cap)))
+            .then((o.cap.saturating_sub(o.load)).cmp(&self.cap.saturating_sub(self.load)))
+            .then(self.idle.cmp(&o.idle))
+            .then(self.slot.cmp(&o.slot))
+    }
+}
+
+impl PartialOrd for OccKey {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// How many index entries a strategy walk may visit before it falls back to collecting every
+/// candidate from the bitsets (bounds the cost when few free agents are eligible).
+const INDEX_WALK_BUDGET: usize = 256;
 
 impl AgentRec {
     fn level(&self, skill: crate::SkillId) -> Option<u8> {
@@ -199,6 +241,10 @@ pub struct Router<P: Policy = DefaultPolicy> {
     tag_idx: Vec<FixedBitSet>,
     cert_idx: Vec<FixedBitSet>,
     free: [FixedBitSet; Channel::COUNT],
+    /// Free agents per channel by idle key (longest idle first).
+    idle_idx: [BTreeSet<(Time, u32)>; Channel::COUNT],
+    /// Free agents per channel by occupancy (least occupied first).
+    occ_idx: [BTreeSet<OccKey>; Channel::COUNT],
     queues: Vec<Queue>,
     queue_by_sig: FxHashMap<QueueSig, u32>,
     tasks: FxHashMap<TaskId, TaskRec>,
@@ -276,6 +322,8 @@ impl<P: Policy> Router<P> {
             tag_idx: Vec::new(),
             cert_idx: Vec::new(),
             free: std::array::from_fn(|_| FixedBitSet::new()),
+            idle_idx: std::array::from_fn(|_| BTreeSet::new()),
+            occ_idx: std::array::from_fn(|_| BTreeSet::new()),
             queues: Vec::new(),
             queue_by_sig: FxHashMap::default(),
             tasks: FxHashMap::default(),
@@ -650,12 +698,54 @@ impl<P: Policy> Router<P> {
         set_bit(&mut self.live, slot, on);
     }
 
+    /// Re-files an agent in the free bitsets and strategy indexes after any change to its
+    /// presence, load, capacity, offers or idle time.
     fn refresh_free(&mut self, slot: u32) {
         let a = self.aref(slot);
-        let bits: [bool; Channel::COUNT] = std::array::from_fn(|c| a.has_room(Channel::ALL[c]));
-        for (c, on) in bits.into_iter().enumerate() {
-            set_bit(&mut self.free[c], slot, on);
+        let idle = self.idle_key(a);
+        let mut mask = 0u8;
+        for c in Channel::ALL {
+            if a.has_room(c) {
+                mask |= 1 << c.index();
+            }
         }
+        let (old, load, cap) = (a.ix, a.load, a.capacity.0);
+        for c in 0..Channel::COUNT {
+            let was = old.mask & (1 << c) != 0;
+            let is = mask & (1 << c) != 0;
+            if was == is
+                && (!is || (old.idle == idle && old.load[c] == load[c] && old.cap[c] == cap[c]))
+            {
+                continue;
+            }
+            if was {
+                self.idle_idx[c].remove(&(old.idle, slot));
+                self.occ_idx[c].remove(&OccKey {
+                    load: old.load[c],
+                    cap: old.cap[c],
+                    idle: old.idle,
+                    slot,
+                });
+            }
+            if is {
+                self.idle_idx[c].insert((idle, slot));
+                self.occ_idx[c].insert(OccKey {
+                    load: load[c],
+                    cap: cap[c],
+                    idle,
+                    slot,
+                });
+            }
+            if was != is {
+                set_bit(&mut self.free[c], slot, is);
+            }
+        }
+        self.arec(slot).ix = Indexed {
+            idle,
+            load,
+            cap,
+            mask,
+        };
     }
 
     fn refresh_agent_queues(&mut self, slot: u32) {
@@ -778,6 +868,7 @@ impl<P: Policy> Router<P> {
             work: Vec::new(),
             queues: Vec::new(),
             missed: 0,
+            ix: Indexed::default(),
         }));
         self.agent_slot.insert(spec.id, slot);
         self.index_agent(slot, true);
@@ -1038,6 +1129,7 @@ impl<P: Policy> Router<P> {
         a.work.push(task);
         a.idle_since = now;
         a.missed = 0;
+        self.refresh_free(slot);
         self.effects
             .push_back(Effect::Assigned { task, agent, offer });
         self.run_matching();
@@ -1603,33 +1695,51 @@ impl<P: Policy> Router<P> {
     /// Offers a waiting task to its best free candidates; `false` if there were none.
     fn offer_task(&mut self, task: TaskId) -> bool {
         let now = self.now;
-        let (fresh, old) = {
-            let t = self.tref(task);
-            let q = &self.queues[t.queue as usize];
-            let (mut fresh, mut old) = (Vec::new(), Vec::new());
-            and_ones(&q.eligible, &self.free[t.channel.index()], |slot| {
-                match t.backoff_until(slot) {
-                    None => fresh.push(slot),
-                    Some(until) if until <= now => old.push(slot),
-                    Some(_) => {}
-                }
-                true
-            });
-            (fresh, old)
-        };
         let (strategy, fanout) = {
             let t = self.tref(task);
             (t.strategy, usize::from(t.fanout))
         };
-        let total = u32::try_from(fresh.len() + old.len()).unwrap_or(u32::MAX);
-        let mut picks = self.select(task, strategy, fresh, fanout);
-        let mut redeclined_from = picks.len();
-        if picks.len() < fanout {
-            let more = self.select(task, strategy, old, fanout - picks.len());
-            picks.extend(more);
+        let total = self.count_candidates(self.tref(task));
+        // Strategies with a global order walk their index; the others (and long walks) score
+        // the candidates collected from the bitsets.
+        let walked = match strategy {
+            Strategy::LongestIdle | Strategy::LeastOccupied => {
+                self.walk_index(task, strategy, fanout)
+            }
+            _ => None,
+        };
+        let (mut picks, redeclined_from) = if let Some((fresh, old)) = walked {
+            let mut picks: Vec<(u32, Option<f64>)> =
+                fresh.into_iter().take(fanout).map(|s| (s, None)).collect();
+            let n = picks.len();
+            picks.extend(old.into_iter().take(fanout - n).map(|s| (s, None)));
+            (picks, if n < fanout { n } else { usize::MAX })
         } else {
-            redeclined_from = usize::MAX;
-        }
+            let (fresh, old) = {
+                let t = self.tref(task);
+                let q = &self.queues[t.queue as usize];
+                let (mut fresh, mut old) = (Vec::new(), Vec::new());
+                and_ones(&q.eligible, &self.free[t.channel.index()], |slot| {
+                    match t.backoff_until(slot) {
+                        None => fresh.push(slot),
+                        Some(until) if until <= now => old.push(slot),
+                        Some(_) => {}
+                    }
+                    true
+                });
+                (fresh, old)
+            };
+            let mut picks = self.select(task, strategy, fresh, fanout);
+            let mut redeclined_from = picks.len();
+            if picks.len() < fanout {
+                let more = self.select(task, strategy, old, fanout - picks.len());
+                picks.extend(more);
+            } else {
+                redeclined_from = usize::MAX;
+            }
+            (picks, redeclined_from)
+        };
+        picks.truncate(fanout);
         if picks.is_empty() {
             return false;
         }
@@ -1687,11 +1797,77 @@ impl<P: Policy> Router<P> {
         id
     }
 
+    /// The later of the agent's idle-since time and its newest pending offer. Offer ids grow
+    /// with time and the agent lists its offers in id order, so the newest is the last.
     fn idle_key(&self, a: &AgentRec) -> Time {
         a.offers
+            .last()
+            .and_then(|o| self.offers.get(o))
+            .map_or(a.idle_since, |r| r.created_at.max(a.idle_since))
+    }
+
+    /// Walks the channel's strategy index in order, collecting eligible candidates until `k`
+    /// agents that never declined the task are found. Returns `(fresh, redeclined)`, or `None`
+    /// if the walk exceeded its budget (the caller then collects from the bitsets).
+    fn walk_index(
+        &self,
+        task: TaskId,
+        strategy: Strategy,
+        k: usize,
+    ) -> Option<(Vec<u32>, Vec<u32>)> {
+        let t = self.tref(task);
+        let q = &self.queues[t.queue as usize];
+        let c = t.channel.index();
+        let now = self.now;
+        let (mut fresh, mut old) = (Vec::new(), Vec::new());
+        let mut steps = 0usize;
+        let mut visit = |slot: u32| -> Option<bool> {
+            steps += 1;
+            if steps > INDEX_WALK_BUDGET {
+                return None;
+            }
+            if q.eligible.contains(slot as usize) {
+                match t.backoff_until(slot) {
+                    None => fresh.push(slot),
+                    Some(until) if until <= now => old.push(slot),
+                    Some(_) => {}
+                }
+            }
+            Some(fresh.len() < k)
+        };
+        let walked = match strategy {
+            Strategy::LongestIdle => self.idle_idx[c]
+                .iter()
+                .map(|&(_, s)| visit(s))
+                .find(|r| *r != Some(true)),
+            _ => self.occ_idx[c]
+                .iter()
+                .map(|o| visit(o.slot))
+                .find(|r| *r != Some(true)),
+        };
+        if walked == Some(None) {
+            return None;
+        }
+        Some((fresh, old))
+    }
+
+    /// Number of free agents eligible for the task and not in an active back-off for it.
+    fn count_candidates(&self, t: &TaskRec) -> u32 {
+        let q = &self.queues[t.queue as usize];
+        let f = &self.free[t.channel.index()];
+        let mut n: u32 = q
+            .eligible
+            .as_slice()
             .iter()
-            .filter_map(|o| self.offers.get(o).map(|r| r.created_at))
-            .fold(a.idle_since, Time::max)
+            .zip(f.as_slice())
+            .map(|(a, b)| (a & b).count_ones())
+            .sum();
+        for &(slot, until, _) in &t.declines {
+            if until > self.now && q.eligible.contains(slot as usize) && f.contains(slot as usize) {
+                n -= 1;
+            }
+        }
+        n
     }
 
     /// Picks up to `k` of `cands` (ascending slots) by `strategy`.
@@ -1926,7 +2102,43 @@ impl<P: Policy> Router<P> {
     /// # Errors
     /// A description of the first violation found.
     pub fn check_invariants(&self) -> Result<(), String> {
-        crate::invariants::check(self)
+        crate::invariants::check(self)?;
+        self.check_strategy_indexes()
+    }
+
+    /// The strategy indexes hold exactly the free agents, under their current keys.
+    fn check_strategy_indexes(&self) -> Result<(), String> {
+        for c in 0..Channel::COUNT {
+            let mut idle = BTreeSet::new();
+            let mut occ = BTreeSet::new();
+            for (i, a) in self.agents.iter().enumerate() {
+                let Some(a) = a else { continue };
+                let slot = u32::try_from(i).unwrap_or(u32::MAX);
+                if a.has_room(Channel::ALL[c]) {
+                    let key = self.idle_key(a);
+                    idle.insert((key, slot));
+                    occ.insert(OccKey {
+                        load: a.load[c],
+                        cap: a.capacity.0[c],
+                        idle: key,
+                        slot,
+                    });
+                }
+            }
+            if idle != self.idle_idx[c] {
+                return Err(format!(
+                    "longest-idle index for {} is stale",
+                    Channel::ALL[c]
+                ));
+            }
+            if occ != self.occ_idx[c] {
+                return Err(format!(
+                    "least-occupied index for {} is stale",
+                    Channel::ALL[c]
+                ));
+            }
+        }
+        Ok(())
     }
 }
 

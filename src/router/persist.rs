@@ -365,6 +365,7 @@ impl<P: Policy> Router<P> {
                 work: a.work,
                 queues: Vec::new(),
                 missed: a.missed,
+                ix: super::Indexed::default(),
             }));
             r.index_agent(slot, true);
             r.refresh_agent_queues(slot);

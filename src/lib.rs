@@ -119,6 +119,8 @@ pub mod reference;
 pub mod rng;
 pub mod router;
 pub mod skill;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
 pub mod storage;
 pub mod strategy;
 pub mod tag;
@@ -142,6 +144,8 @@ pub use rng::SeededRng;
 pub use router::Router;
 pub use router::persist::{RouterState, STATE_VERSION};
 pub use skill::{MAX_LEVEL, SkillId, SkillReq};
+#[cfg(feature = "sqlite")]
+pub use sqlite::{SqliteError, SqliteOptions, SqliteStorage, Synchronous};
 pub use storage::{
     DamagedRecord, JOURNAL_VERSION, JournalRecord, Loaded, MemoryStorage, RecordError, Storage,
 };

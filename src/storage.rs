@@ -247,6 +247,10 @@ impl Storage for MemoryStorage {
                 Err(error) => return Err(MemoryStorageError::Damaged { seq: *seq, error }),
             }
         }
+        // Drop the damaged last record so the journal continues at its position.
+        if let Some(d) = &out.damaged_tail {
+            self.records.retain(|r| r.0 != d.seq);
+        }
         Ok(out)
     }
 }

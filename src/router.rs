@@ -247,6 +247,9 @@ pub struct Router<P: Policy = DefaultPolicy> {
     occ_idx: [BTreeSet<OccKey>; Channel::COUNT],
     queues: Vec<Queue>,
     queue_by_sig: FxHashMap<QueueSig, u32>,
+    /// Queues with at least one waiting task (lets a freed agent skip empty queues without
+    /// touching them).
+    nonempty: FixedBitSet,
     tasks: FxHashMap<TaskId, TaskRec>,
     offers: FxHashMap<OfferId, OfferRec>,
     /// Pending timers in firing order; entries are removed when their subject settles, so the
@@ -326,6 +329,7 @@ impl<P: Policy> Router<P> {
             occ_idx: std::array::from_fn(|_| BTreeSet::new()),
             queues: Vec::new(),
             queue_by_sig: FxHashMap::default(),
+            nonempty: FixedBitSet::new(),
             tasks: FxHashMap::default(),
             offers: FxHashMap::default(),
             timers: BTreeSet::new(),
@@ -809,6 +813,19 @@ impl<P: Policy> Router<P> {
         qi
     }
 
+    fn queue_insert(&mut self, q: u32, key: OrderKey, task: TaskId) {
+        self.queues[q as usize].waiting.insert(key, task);
+        set_bit(&mut self.nonempty, q, true);
+    }
+
+    fn queue_remove(&mut self, q: u32, key: OrderKey) {
+        let queue = &mut self.queues[q as usize];
+        queue.waiting.remove(&key);
+        if queue.waiting.is_empty() {
+            set_bit(&mut self.nonempty, q, false);
+        }
+    }
+
     fn push_timer(&mut self, at: Time, kind: TimerKind) -> u64 {
         self.timer_seq += 1;
         self.timers.insert((at, self.timer_seq, kind));
@@ -1056,7 +1073,8 @@ impl<P: Policy> Router<P> {
                 value: created_at.as_millis() as f64,
             });
         }
-        let reqs = spec.requirements.canonical();
+        let mut reqs = spec.requirements;
+        reqs.canonicalize();
         let sla_ms = spec.sla_ms.unwrap_or(self.cfg.default_sla_ms);
         let mut rec = TaskRec {
             tenant: spec.tenant,
@@ -1338,6 +1356,7 @@ impl<P: Policy> Router<P> {
             let queue = &mut self.queues[q as usize];
             queue.waiting.remove(&old);
             queue.waiting.insert(key, task);
+            // Still non-empty: the task is back in the same queue.
         }
         let t = self.tmut(task);
         t.key = key;
@@ -1466,7 +1485,7 @@ impl<P: Policy> Router<P> {
         let t = self.tmut(task);
         t.phase = Phase::Waiting;
         let (q, key) = (t.queue, t.key);
-        self.queues[q as usize].waiting.insert(key, task);
+        self.queue_insert(q, key, task);
         self.effects.push_back(Effect::Queued {
             task,
             queue: QueueId(q),
@@ -1483,7 +1502,7 @@ impl<P: Policy> Router<P> {
         };
         match phase {
             Phase::Waiting => {
-                self.queues[q as usize].waiting.remove(&key);
+                self.queue_remove(q, key);
             }
             Phase::Offered(list) => {
                 for o in list {
@@ -1673,6 +1692,9 @@ impl<P: Policy> Router<P> {
         let mut best: Option<(OrderKey, TaskId)> = None;
         let mut limit = bound;
         for &q in &a.queues {
+            if !self.nonempty.contains(q as usize) {
+                continue;
+            }
             let queue = &self.queues[q as usize];
             if !a.has_room(queue.channel) {
                 continue;
@@ -1747,7 +1769,7 @@ impl<P: Policy> Router<P> {
             let t = self.tref(task);
             (t.queue, t.key)
         };
-        self.queues[q as usize].waiting.remove(&key);
+        self.queue_remove(q, key);
         let mut ids = Vec::with_capacity(picks.len());
         for (rank, (slot, score)) in picks.into_iter().enumerate() {
             let reason = OfferReason {
@@ -2108,6 +2130,11 @@ impl<P: Policy> Router<P> {
 
     /// The strategy indexes hold exactly the free agents, under their current keys.
     fn check_strategy_indexes(&self) -> Result<(), String> {
+        for (i, q) in self.queues.iter().enumerate() {
+            if self.nonempty.contains(i) == q.waiting.is_empty() {
+                return Err(format!("non-empty bit wrong for queue {i}"));
+            }
+        }
         for c in 0..Channel::COUNT {
             let mut idle = BTreeSet::new();
             let mut occ = BTreeSet::new();

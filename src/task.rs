@@ -75,17 +75,18 @@ impl Requirements {
     /// Sorted, de-duplicated form (a skill listed twice keeps its highest minimum).
     #[must_use]
     pub fn canonical(&self) -> Requirements {
-        let mut skills = self.skills.clone();
-        skills.sort_by(|a, b| a.skill.cmp(&b.skill).then(b.min_level.cmp(&a.min_level)));
-        skills.dedup_by_key(|r| r.skill);
-        let mut tags = self.tags.clone();
-        tags.sort_unstable();
-        tags.dedup();
-        Requirements {
-            skills,
-            tags,
-            certification: self.certification,
-        }
+        let mut r = self.clone();
+        r.canonicalize();
+        r
+    }
+
+    /// Puts these requirements in [canonical](Requirements::canonical) form in place.
+    pub fn canonicalize(&mut self) {
+        self.skills
+            .sort_by(|a, b| a.skill.cmp(&b.skill).then(b.min_level.cmp(&a.min_level)));
+        self.skills.dedup_by_key(|r| r.skill);
+        self.tags.sort_unstable();
+        self.tags.dedup();
     }
 }
 

@@ -447,13 +447,11 @@ impl<P: Policy> Router<P> {
                     t.id
                 )));
             }
-            if phase == Phase::Waiting
-                && r.queues[t.queue as usize]
-                    .waiting
-                    .insert(t.key, t.id)
-                    .is_some()
-            {
+            if phase == Phase::Waiting && r.queues[t.queue as usize].waiting.contains_key(&t.key) {
                 return Err(corrupt(format!("task {} shares its queue key", t.id)));
+            }
+            if phase == Phase::Waiting {
+                r.queue_insert(t.queue, t.key, t.id);
             }
             let rec = TaskRec {
                 tenant: t.tenant,

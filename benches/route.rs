@@ -306,49 +306,41 @@ fn next_task<R: Routing>(
         w.reqs.len()
     );
     let mut cursor = 0usize;
-    let mut done = Vec::with_capacity(BATCH as usize);
     let mut grp = c.benchmark_group(group);
     grp.throughput(Throughput::Elements(1));
     grp.bench_function(BenchmarkId::from_parameter(id), |b| {
         b.iter_custom(|iters| {
+            // Timed one call at a time: with few tasks per queue, a batch of completions could
+            // drain an agent's queues before the untimed replacements arrive.
             let mut timed = Duration::ZERO;
-            let mut left = iters;
-            while left > 0 {
-                let k = left.min(BATCH);
-                left -= k;
-                done.clear();
-                for _ in 0..k {
-                    let slot = picks[cursor % picks.len()];
-                    cursor += 1;
-                    done.push((slot, chat_task[slot]));
-                }
+            for i in 0..iters {
+                let slot = picks[cursor % picks.len()];
+                cursor += 1;
+                let task = chat_task[slot];
                 let start = Instant::now();
-                for &(_, task) in &done {
-                    r.complete_task(now, black_box(task));
-                }
+                r.complete_task(now, black_box(task));
                 timed += start.elapsed();
                 offers.clear();
                 r.offers_into(&mut offers);
-                assert_eq!(
-                    offers.len() as u64,
-                    k,
-                    "next_task: every freed agent must get an offer"
-                );
-                for &(o, t, a) in &offers {
-                    r.accept_offer(now, o, a);
-                    chat_task[a.0 as usize] = t;
-                    // Replace the task taken from the backlog with a new one of the same queue.
-                    let qi = queue_of
-                        .remove(&t)
-                        .expect("offered task is from the backlog");
-                    r.arrive_task(now, workload::task(&mut g, next_id, &w.reqs[qi]));
-                    queue_of.insert(TaskId(next_id), qi);
-                    next_id += 1;
+                let [(o, t, a)] = offers[..] else {
+                    panic!("next_task: the freed agent must get exactly one offer: {offers:?}");
+                };
+                assert_eq!(a, w.agents[slot].id, "next_task: offer to another agent");
+                r.accept_offer(now, o, a);
+                chat_task[slot] = t;
+                // Replace the task taken from the backlog with a new one of the same queue.
+                let qi = queue_of
+                    .remove(&t)
+                    .expect("offered task is from the backlog");
+                r.arrive_task(now, workload::task(&mut g, next_id, &w.reqs[qi]));
+                queue_of.insert(TaskId(next_id), qi);
+                next_id += 1;
+                offers.clear();
+                r.offers_into(&mut offers);
+                assert!(offers.is_empty(), "next_task: replacements must wait");
+                if i % BATCH == BATCH - 1 {
+                    flush_timers(&mut r, &mut now);
                 }
-                let mut stray = Vec::new();
-                r.offers_into(&mut stray);
-                assert!(stray.is_empty(), "next_task: replacements must wait");
-                flush_timers(&mut r, &mut now);
             }
             timed
         });
@@ -420,6 +412,16 @@ fn sizes() -> Vec<usize> {
 }
 
 fn report_workload() {
+    let n = 1_000_000u32;
+    let mut sum = Duration::ZERO;
+    for _ in 0..n {
+        let start = Instant::now();
+        sum += black_box(start).elapsed();
+    }
+    eprintln!(
+        "timer: one Instant::now() + elapsed() pair costs {:.0} ns",
+        sum.as_nanos() as f64 / f64::from(n)
+    );
     let w = world(10_000);
     let (min, med, mean, max) = workload::eligibility(&w.agents, &w.reqs);
     eprintln!(

@@ -458,8 +458,8 @@ impl SqliteStorage {
                     found: seq,
                 });
             }
-            let bytes: Vec<u8> = row.get(1)?;
-            out.push(decode_row(seq, &bytes).map_err(|error| SqliteError::Damaged { seq, error })?);
+            let bytes = row.get_ref(1)?.as_blob().unwrap_or(&[]);
+            out.push(decode_row(seq, bytes).map_err(|error| SqliteError::Damaged { seq, error })?);
         }
         Ok(out)
     }
@@ -668,8 +668,9 @@ impl Storage for SqliteStorage {
                     });
                 }
                 expected = seq + 1;
-                let bytes: Vec<u8> = row.get(1)?;
-                match decode_row(seq, &bytes) {
+                // Borrowed from SQLite's row buffer (copied only if damaged); not a blob = damaged.
+                let bytes = row.get_ref(1)?.as_blob().unwrap_or(&[]);
+                match decode_row(seq, bytes) {
                     Ok(rec) => records.push(rec),
                     Err(RecordError::Version { found, expected }) => {
                         return Err(SqliteError::Version {
@@ -678,7 +679,7 @@ impl Storage for SqliteStorage {
                             expected,
                         });
                     }
-                    Err(error) => pending = Some((seq, bytes, error)),
+                    Err(error) => pending = Some((seq, bytes.to_vec(), error)),
                 }
             }
         }

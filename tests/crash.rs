@@ -18,7 +18,7 @@
 
 #![cfg(feature = "sqlite")]
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -313,7 +313,9 @@ fn crash_recovery() {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(7, |d| d.as_nanos() as u64)
         });
-    println!("crash seed: {seed} (SWITCHBOARD_CRASH_SEED={seed} to replay the delays)");
+    report(&format!(
+        "crash seed: {seed} (SWITCHBOARD_CRASH_SEED={seed} to replay the delays)"
+    ));
     let mut rng = Rng(seed);
     let exe = std::env::current_exe().unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -350,7 +352,7 @@ fn crash_recovery() {
             );
         }
     }
-    println!(
+    report(&format!(
         "crash points tried: {} ({} before the worker finished recovering, {} records checked, \
          largest acknowledged seq {}, {} offers expired and {} re-issued by recoveries, \
          {} worker(s) finished before the kill) in {:.1?}",
@@ -362,8 +364,13 @@ fn crash_recovery() {
         tally.reissued,
         tally.finished_early,
         started.elapsed()
-    );
+    ));
     assert_eq!(tally.points, points);
+}
+
+/// Writes a line to the real stderr: shown even when the harness captures test output.
+fn report(line: &str) {
+    let _ = writeln!(std::io::stderr(), "\n{line}");
 }
 
 /// What one worker run reported before it was killed.

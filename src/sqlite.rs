@@ -59,10 +59,20 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Version of the SQL layout (tables and columns) written by [`SqliteStorage`].
+///
+/// # Example
+/// ```
+/// assert_eq!(switchboard::sqlite::SQLITE_LAYOUT_VERSION, 1);
+/// ```
 pub const SQLITE_LAYOUT_VERSION: u32 = 1;
 
 /// `PRAGMA application_id` of a switchboard database ("SWBD"), so that another application's
 /// SQLite file is refused instead of written to.
+///
+/// # Example
+/// ```
+/// assert_eq!(switchboard::sqlite::SQLITE_APPLICATION_ID.to_be_bytes(), *b"SWBD");
+/// ```
 pub const SQLITE_APPLICATION_ID: i32 = 0x5357_4244;
 
 /// How hard SQLite works to make a commit durable (`PRAGMA synchronous`).
@@ -118,12 +128,25 @@ pub struct SqliteOptions {
 
 impl SqliteOptions {
     /// Sets [`SqliteOptions::synchronous`].
+    ///
+    /// # Example
+    /// ```
+    /// use switchboard::sqlite::{SqliteOptions, Synchronous};
+    /// let o = SqliteOptions::default().synchronous(Synchronous::Normal);
+    /// assert_eq!(o.synchronous, Synchronous::Normal);
+    /// ```
     #[must_use]
     pub fn synchronous(mut self, s: Synchronous) -> Self {
         self.synchronous = s;
         self
     }
     /// Sets [`SqliteOptions::retain_journal`].
+    ///
+    /// # Example
+    /// ```
+    /// use switchboard::sqlite::SqliteOptions;
+    /// assert!(SqliteOptions::default().retain_journal(true).retain_journal);
+    /// ```
     #[must_use]
     pub fn retain_journal(mut self, keep: bool) -> Self {
         self.retain_journal = keep;

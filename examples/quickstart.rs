@@ -199,10 +199,9 @@ fn describe(router: &Router, e: &Effect) -> String {
         } => {
             let why = router.explain_offer(*offer).map_or(String::new(), |r| {
                 format!(
-                    " — {:?}, rank {} of {}{}",
+                                        " — {:?}, choice #{}{}",
                     r.strategy,
                     r.rank + 1,
-                    r.candidates,
                     r.score.map_or(String::new(), |s| format!(", score {s:.1}"))
                 )
             });

@@ -31,7 +31,7 @@ impl fmt::Display for OfferId {
 /// # Example
 /// ```
 /// use switchboard::{OfferReason, Strategy};
-/// let r = OfferReason { strategy: Strategy::BestScore, score: Some(17.0), candidates: 4,
+/// let r = OfferReason { strategy: Strategy::BestScore, score: Some(17.0),
 ///     rank: 0, redeclined: false };
 /// assert_eq!(r.rank, 0);
 /// ```
@@ -39,10 +39,9 @@ impl fmt::Display for OfferId {
 pub struct OfferReason {
     /// The strategy that chose the agent.
     pub strategy: Strategy,
-    /// The agent's match score (only for [`Strategy::BestScore`]).
+    /// The agent's match score (only for [`Strategy::BestScore`]; `None` if it was not finite).
     pub score: Option<f64>,
-    /// How many free, eligible agents were considered.
-    pub candidates: u32,
+    
     /// The agent's rank among them (0 = first choice).
     pub rank: u32,
     /// Whether the agent had declined this task before (offered again after its back-off

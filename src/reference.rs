@@ -1352,7 +1352,7 @@ impl<P: Policy> NaiveRouter<P> {
             }
         }
         let (strategy, fanout) = (t.strategy, usize::from(t.fanout));
-        let total = to_u32(fresh.len() + old.len());
+
         let mut picks = self.select(task, strategy, fresh, fanout);
         let mut redeclined_from = picks.len();
         if picks.len() < fanout {
@@ -1370,7 +1370,7 @@ impl<P: Policy> NaiveRouter<P> {
             let reason = OfferReason {
                 strategy,
                 score,
-                candidates: total,
+
                 rank: to_u32(rank),
                 redeclined: rank >= redeclined_from,
             };
@@ -1447,7 +1447,7 @@ impl<P: Policy> NaiveRouter<P> {
                 scored
                     .into_iter()
                     .take(k)
-                    .map(|(v, s)| (s, Some(v)))
+                    .map(|(v, s)| (s, v.is_finite().then_some(v)))
                     .collect()
             }
             Strategy::LongestIdle => {

@@ -98,6 +98,8 @@ impl PartialOrd for OccKey {
 /// How many index entries a strategy walk may visit before it falls back to collecting every
 /// candidate from the bitsets (bounds the cost when few free agents are eligible).
 const INDEX_WALK_BUDGET: usize = 256;
+const IDX_IDLE: u8 = 1;
+const IDX_OCC: u8 = 2;
 
 impl AgentRec {
     fn level(&self, skill: crate::SkillId) -> Option<u8> {
@@ -245,6 +247,9 @@ pub struct Router<P: Policy = DefaultPolicy> {
     idle_idx: [BTreeSet<(Time, u32)>; Channel::COUNT],
     /// Free agents per channel by occupancy (least occupied first).
     occ_idx: [BTreeSet<OccKey>; Channel::COUNT],
+    /// Which of those indexes exist (bit 0: idle, bit 1: occupancy), per channel. An index is
+    /// built the first time a task on the channel uses its strategy, then kept up to date.
+    idx_built: [u8; Channel::COUNT],
     queues: Vec<Queue>,
     queue_by_sig: FxHashMap<QueueSig, u32>,
     /// Queues with at least one waiting task (lets a freed agent skip empty queues without
@@ -327,6 +332,7 @@ impl<P: Policy> Router<P> {
             free: std::array::from_fn(|_| FixedBitSet::new()),
             idle_idx: std::array::from_fn(|_| BTreeSet::new()),
             occ_idx: std::array::from_fn(|_| BTreeSet::new()),
+            idx_built: [0; Channel::COUNT],
             queues: Vec::new(),
             queue_by_sig: FxHashMap::default(),
             nonempty: FixedBitSet::new(),
@@ -722,23 +728,32 @@ impl<P: Policy> Router<P> {
             {
                 continue;
             }
+            let built = self.idx_built[c];
             if was {
-                self.idle_idx[c].remove(&(old.idle, slot));
-                self.occ_idx[c].remove(&OccKey {
-                    load: old.load[c],
-                    cap: old.cap[c],
-                    idle: old.idle,
-                    slot,
-                });
+                if built & IDX_IDLE != 0 {
+                    self.idle_idx[c].remove(&(old.idle, slot));
+                }
+                if built & IDX_OCC != 0 {
+                    self.occ_idx[c].remove(&OccKey {
+                        load: old.load[c],
+                        cap: old.cap[c],
+                        idle: old.idle,
+                        slot,
+                    });
+                }
             }
             if is {
-                self.idle_idx[c].insert((idle, slot));
-                self.occ_idx[c].insert(OccKey {
-                    load: load[c],
-                    cap: cap[c],
-                    idle,
-                    slot,
-                });
+                if built & IDX_IDLE != 0 {
+                    self.idle_idx[c].insert((idle, slot));
+                }
+                if built & IDX_OCC != 0 {
+                    self.occ_idx[c].insert(OccKey {
+                        load: load[c],
+                        cap: cap[c],
+                        idle,
+                        slot,
+                    });
+                }
             }
             if was != is {
                 set_bit(&mut self.free[c], slot, is);
@@ -1110,10 +1125,26 @@ impl<P: Policy> Router<P> {
             let n = self.push_timer(at, TimerKind::MaxWait { task: spec.id, seq });
             rec.max_wait_timer = Some((at, n));
         }
+        let (q, key) = (rec.queue, rec.key);
         self.tasks.insert(spec.id, rec);
         self.counters.arrived += 1;
-        self.requeue(spec.id, QueueReason::Arrived);
-        self.run_matching();
+        self.effects.push_back(Effect::Queued {
+            task: spec.id,
+            queue: QueueId(q),
+            reason: QueueReason::Arrived,
+        });
+        self.collect_ended_backoffs();
+        if self.dirty_tasks.is_empty() && self.dirty_agents.is_empty() {
+            // Nothing else is pending, so this task is the only one that can be matched: try it
+            // before filing it in its queue.
+            if !self.offer_task_from(spec.id, false) {
+                self.queue_insert(q, key, spec.id);
+            }
+        } else {
+            self.queue_insert(q, key, spec.id);
+            self.dirty_tasks.push(spec.id);
+            self.run_matching();
+        }
         Ok(())
     }
 
@@ -1612,9 +1643,9 @@ impl<P: Policy> Router<P> {
 
     // ----------------------------------------------------------------- internals: matching
 
-    fn run_matching(&mut self) {
-        // A back-off is over for every call from its end on, not only once `handle_timeout` has
-        // fired its timer: re-examine the tasks whose back-offs ended since the last look.
+    /// A back-off is over for every call from its end on, not only once `handle_timeout` has
+    /// fired its timer: marks dirty the tasks whose back-offs ended since the last look.
+    fn collect_ended_backoffs(&mut self) {
         if self.now > self.backoffs_seen {
             let from = (
                 self.backoffs_seen.plus_millis(1),
@@ -1630,6 +1661,23 @@ impl<P: Policy> Router<P> {
                 }
             }
             self.backoffs_seen = self.now;
+        }
+    }
+
+    fn run_matching(&mut self) {
+        self.collect_ended_backoffs();
+        if self.dirty_agents.is_empty() && self.dirty_tasks.len() == 1 {
+            // Only this task can have gained a free agent: offering it is the whole pass.
+            let t = self.dirty_tasks[0];
+            if self
+                .tasks
+                .get(&t)
+                .is_some_and(|x| x.phase == Phase::Waiting)
+            {
+                self.offer_task(t);
+            }
+            self.dirty_tasks.clear();
+            return;
         }
         loop {
             let mut best: Option<(OrderKey, TaskId)> = None;
@@ -1714,18 +1762,56 @@ impl<P: Policy> Router<P> {
         best
     }
 
+    /// Builds the strategy index for a channel on first use.
+    fn ensure_index(&mut self, channel: Channel, strategy: Strategy) {
+        let c = channel.index();
+        let bit = if strategy == Strategy::LongestIdle {
+            IDX_IDLE
+        } else {
+            IDX_OCC
+        };
+        if self.idx_built[c] & bit != 0 {
+            return;
+        }
+        self.idx_built[c] |= bit;
+        for (i, a) in self.agents.iter().enumerate() {
+            let Some(a) = a else { continue };
+            if a.ix.mask & (1 << c) == 0 {
+                continue;
+            }
+            let slot = u32::try_from(i).unwrap_or(u32::MAX);
+            if bit == IDX_IDLE {
+                self.idle_idx[c].insert((a.ix.idle, slot));
+            } else {
+                self.occ_idx[c].insert(OccKey {
+                    load: a.ix.load[c],
+                    cap: a.ix.cap[c],
+                    idle: a.ix.idle,
+                    slot,
+                });
+            }
+        }
+    }
+
     /// Offers a waiting task to its best free candidates; `false` if there were none.
     fn offer_task(&mut self, task: TaskId) -> bool {
+        self.offer_task_from(task, true)
+    }
+
+    /// As [`Router::offer_task`]; `queued` says whether the task sits in its queue (an arrival
+    /// is tried before it is filed).
+    fn offer_task_from(&mut self, task: TaskId, queued: bool) -> bool {
         let now = self.now;
         let (strategy, fanout) = {
             let t = self.tref(task);
             (t.strategy, usize::from(t.fanout))
         };
-        let total = self.count_candidates(self.tref(task));
+
         // Strategies with a global order walk their index; the others (and long walks) score
         // the candidates collected from the bitsets.
         let walked = match strategy {
             Strategy::LongestIdle | Strategy::LeastOccupied => {
+                self.ensure_index(self.tref(task).channel, strategy);
                 self.walk_index(task, strategy, fanout)
             }
             _ => None,
@@ -1765,17 +1851,19 @@ impl<P: Policy> Router<P> {
         if picks.is_empty() {
             return false;
         }
-        let (q, key) = {
-            let t = self.tref(task);
-            (t.queue, t.key)
-        };
-        self.queue_remove(q, key);
+        if queued {
+            let (q, key) = {
+                let t = self.tref(task);
+                (t.queue, t.key)
+            };
+            self.queue_remove(q, key);
+        }
         let mut ids = Vec::with_capacity(picks.len());
         for (rank, (slot, score)) in picks.into_iter().enumerate() {
             let reason = OfferReason {
                 strategy,
                 score,
-                candidates: total,
+
                 rank: u32::try_from(rank).unwrap_or(u32::MAX),
                 redeclined: rank >= redeclined_from,
             };
@@ -1873,25 +1961,6 @@ impl<P: Policy> Router<P> {
         Some((fresh, old))
     }
 
-    /// Number of free agents eligible for the task and not in an active back-off for it.
-    fn count_candidates(&self, t: &TaskRec) -> u32 {
-        let q = &self.queues[t.queue as usize];
-        let f = &self.free[t.channel.index()];
-        let mut n: u32 = q
-            .eligible
-            .as_slice()
-            .iter()
-            .zip(f.as_slice())
-            .map(|(a, b)| (a & b).count_ones())
-            .sum();
-        for &(slot, until, _) in &t.declines {
-            if until > self.now && q.eligible.contains(slot as usize) && f.contains(slot as usize) {
-                n -= 1;
-            }
-        }
-        n
-    }
-
     /// Picks up to `k` of `cands` (ascending slots) by `strategy`.
     fn select(
         &mut self,
@@ -1925,7 +1994,7 @@ impl<P: Policy> Router<P> {
                 };
                 take_best(&mut scored, k, cmp)
                     .into_iter()
-                    .map(|(v, s)| (s, Some(v)))
+                    .map(|(v, s)| (s, v.is_finite().then_some(v)))
                     .collect()
             }
             Strategy::LongestIdle => {
@@ -2152,13 +2221,13 @@ impl<P: Policy> Router<P> {
                     });
                 }
             }
-            if idle != self.idle_idx[c] {
+            if self.idx_built[c] & IDX_IDLE != 0 && idle != self.idle_idx[c] {
                 return Err(format!(
                     "longest-idle index for {} is stale",
                     Channel::ALL[c]
                 ));
             }
-            if occ != self.occ_idx[c] {
+            if self.idx_built[c] & IDX_OCC != 0 && occ != self.occ_idx[c] {
                 return Err(format!(
                     "least-occupied index for {} is stale",
                     Channel::ALL[c]

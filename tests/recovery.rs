@@ -1,9 +1,16 @@
 //! Invariant 8 (recovery): a router restored from a snapshot — or rebuilt by replaying its
 //! journal — is indistinguishable from the original, whatever the point of the crash.
 
-use proptest::prelude::*;
+use proptest::prelude::{
+    ProptestConfig, TestCaseError, any, prop, prop_assert_eq, prop_oneof, proptest,
+};
+use proptest::strategy::Strategy;
 use switchboard::Strategy as Pick;
-use switchboard::*;
+use switchboard::{
+    AgentId, AgentSpec, AgentState, Channel, DefaultPolicy, Effect, Event, OfferId, Requirements,
+    Router, RouterConfig, RouterError, RouterState, STATE_VERSION, SkillId, TaskId, TaskSpec,
+    TenantId, Time,
+};
 
 #[derive(Debug, Clone)]
 enum Op {

@@ -133,6 +133,9 @@ pub(crate) fn check<P: Policy>(r: &Router<P>) -> Result<(), String> {
             return Err(format!("agent {} queue list is stale", a.id()));
         }
         for (qi, q) in queues.iter().enumerate() {
+            if q.eligible.count_ones(..) != q.eligible_n as usize {
+                return Err(format!("queue {qi} eligible count is stale"));
+            }
             if q.eligible.contains(slot as usize) != a.meets(q) {
                 return Err(format!(
                     "queue {qi} eligibility bit wrong for agent {}",

@@ -166,6 +166,8 @@ pub(crate) struct Queue {
     pub(crate) waiting: BTreeMap<OrderKey, TaskId>,
     /// Agents (by slot) meeting the requirements, whatever their presence or load.
     pub(crate) eligible: fixedbitset::FixedBitSet,
+    /// Number of bits set in `eligible`.
+    pub(crate) eligible_n: u32,
 }
 
 /// Hash key of a queue.

@@ -97,7 +97,10 @@ impl PartialOrd for OccKey {
 
 /// How many index entries a strategy walk may visit before it falls back to collecting every
 /// candidate from the bitsets (bounds the cost when few free agents are eligible).
-const INDEX_WALK_BUDGET: usize = 256;
+const INDEX_WALK_BUDGET: usize = 128;
+/// Walk a strategy index only when at least one agent in this many is eligible for the queue;
+/// rarer queues go straight to the bitsets.
+const INDEX_WALK_RATIO: u64 = 32;
 const IDX_IDLE: u8 = 1;
 const IDX_OCC: u8 = 2;
 
@@ -773,7 +776,15 @@ impl<P: Policy> Router<P> {
             let meets = self.aref(slot).meets(&self.queues[qi]);
             #[allow(clippy::cast_possible_truncation)]
             let q = qi as u32; // queue count is bounded by u32 (see get_or_create_queue)
-            set_bit(&mut self.queues[qi].eligible, slot, meets);
+            let queue = &mut self.queues[qi];
+            if queue.eligible.contains(slot as usize) != meets {
+                set_bit(&mut queue.eligible, slot, meets);
+                if meets {
+                    queue.eligible_n += 1;
+                } else {
+                    queue.eligible_n -= 1;
+                }
+            }
             if meets {
                 list.push(q);
             }
@@ -814,12 +825,14 @@ impl<P: Policy> Router<P> {
             requirements: sig.requirements.clone(),
             waiting: std::collections::BTreeMap::new(),
             eligible: FixedBitSet::with_capacity(self.agents.len()),
+            eligible_n: 0,
         };
         for slot in cand.ones() {
             #[allow(clippy::cast_possible_truncation)]
             let slot = slot as u32;
             if self.aref(slot).meets(&queue) {
                 queue.eligible.insert(slot as usize);
+                queue.eligible_n += 1;
                 self.arec(slot).queues.push(qi);
             }
         }
@@ -1036,7 +1049,9 @@ impl<P: Policy> Router<P> {
         self.change_state(slot, AgentState::Offline);
         self.index_agent(slot, false);
         for q in std::mem::take(&mut self.arec(slot).queues) {
-            set_bit(&mut self.queues[q as usize].eligible, slot, false);
+            let queue = &mut self.queues[q as usize];
+            set_bit(&mut queue.eligible, slot, false);
+            queue.eligible_n -= 1;
         }
         for c in 0..Channel::COUNT {
             set_bit(&mut self.free[c], slot, false);
@@ -1810,7 +1825,11 @@ impl<P: Policy> Router<P> {
         // Strategies with a global order walk their index; the others (and long walks) score
         // the candidates collected from the bitsets.
         let walked = match strategy {
-            Strategy::LongestIdle | Strategy::LeastOccupied => {
+            Strategy::LongestIdle | Strategy::LeastOccupied
+                if self.agent_slot.len() as u64
+                    <= u64::from(self.queues[self.tref(task).queue as usize].eligible_n)
+                        * INDEX_WALK_RATIO =>
+            {
                 self.ensure_index(self.tref(task).channel, strategy);
                 self.walk_index(task, strategy, fanout)
             }

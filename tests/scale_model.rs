@@ -19,7 +19,7 @@ fn drive(strategy: Strategy, fanout: u8) {
     let mut rng = SeededRng::new(1);
     let mut now = Time::ZERO;
     let mut events = Vec::new();
-    // 300 agents with the common skill, then 6 that also have the rare skill 1: in idle or
+    // 294 agents with the common skill, then 12 that also have the rare skill 1: in idle or
     // occupancy order the rare ones come last, so a walk for a rare task passes more entries
     // than its budget and the router falls back to collecting candidates from the bitsets.
     for id in 0..306u64 {
@@ -27,7 +27,7 @@ fn drive(strategy: Strategy, fanout: u8) {
             .skill(SkillId(0), 5)
             .capacity(Channel::Chat, 3)
             .state(AgentState::Available);
-        if id >= 300 {
+        if id >= 294 {
             spec = spec.skill(SkillId(1), 7);
         }
         events.push((now, Event::AddAgent(spec)));

@@ -327,6 +327,7 @@ impl<P: Policy> Router<P> {
                 requirements: sig.requirements,
                 waiting: std::collections::BTreeMap::new(),
                 eligible: FixedBitSet::with_capacity(n_agents),
+                eligible_n: 0,
             });
         }
 

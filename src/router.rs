@@ -1777,6 +1777,133 @@ impl<P: Policy> Router<P> {
         best
     }
 
+    /// The best free candidate for `task` by `strategy` — agents that never declined it first —
+    /// in one pass over the candidate bitsets (two for `Random`), as `(slot, score, redeclined)`.
+    /// Equivalent to `select(.., 1)` on the fresh candidates, then on the redeclined ones.
+    fn pick_one(&mut self, task: TaskId, strategy: Strategy) -> Option<(u32, Option<f64>, bool)> {
+        let now = self.now;
+        let t = self.tref(task);
+        let q = &self.queues[t.queue as usize];
+        let ch = t.channel;
+        let c = ch.index();
+        let free = &self.free[c];
+        // Tier of a candidate: 0 never declined, 1 declined with the back-off over, None in back-off.
+        let tier = |slot: u32| match t.backoff_until(slot) {
+            None => Some(0usize),
+            Some(until) if until <= now => Some(1),
+            Some(_) => None,
+        };
+        match strategy {
+            Strategy::LongestIdle | Strategy::LeastOccupied => {
+                let mut best: [Option<(OccKey, Time)>; 2] = [None, None];
+                and_ones(&q.eligible, free, |slot| {
+                    if let Some(k) = tier(slot) {
+                        let ix = &self.aref(slot).ix;
+                        let occ = OccKey {
+                            load: ix.load[c],
+                            cap: ix.cap[c],
+                            idle: ix.idle,
+                            slot,
+                        };
+                        let better = match &best[k] {
+                            None => true,
+                            Some((b, bidle)) => {
+                                if strategy == Strategy::LongestIdle {
+                                    (ix.idle, slot) < (*bidle, b.slot)
+                                } else {
+                                    occ < *b
+                                }
+                            }
+                        };
+                        if better {
+                            best[k] = Some((occ, ix.idle));
+                        }
+                    }
+                    true
+                });
+                let (k, (b, _)) = best
+                    .iter()
+                    .enumerate()
+                    .find_map(|(k, b)| b.map(|b| (k, b)))?;
+                Some((b.slot, None, k == 1))
+            }
+            Strategy::BestScore => {
+                let view = self.task_view(t, &q.requirements);
+                let mut best: [Option<(f64, u32)>; 2] = [None, None];
+                and_ones(&q.eligible, free, |slot| {
+                    if let Some(k) = tier(slot) {
+                        let v = self.policy.match_score(
+                            &self.aref(slot).view(),
+                            &view,
+                            &self.cfg.scoring,
+                        );
+                        let v = if v.is_finite() { v } else { f64::NEG_INFINITY };
+                        // Strictly greater: ties keep the earlier slot.
+                        if best[k].is_none_or(|(bv, _)| v > bv) {
+                            best[k] = Some((v, slot));
+                        }
+                    }
+                    true
+                });
+                let (k, (v, slot)) = best
+                    .iter()
+                    .enumerate()
+                    .find_map(|(k, b)| b.map(|b| (k, b)))?;
+                Some((slot, v.is_finite().then_some(v), k == 1))
+            }
+            Strategy::RoundRobin => {
+                let cursor = self.rr_cursor[c];
+                // Per tier: the first candidate, and the first after the cursor.
+                let mut first: [Option<u32>; 2] = [None, None];
+                let mut after: [Option<u32>; 2] = [None, None];
+                and_ones(&q.eligible, free, |slot| {
+                    if let Some(k) = tier(slot) {
+                        first[k].get_or_insert(slot);
+                        if cursor.is_some_and(|cur| slot > cur) {
+                            after[k].get_or_insert(slot);
+                        }
+                    }
+                    true
+                });
+                let k = (0..2).find(|&k| first[k].is_some())?;
+                let slot = after[k].or(first[k])?;
+                self.rr_cursor[c] = Some(slot);
+                Some((slot, None, k == 1))
+            }
+            Strategy::Random => {
+                let mut count = [0usize; 2];
+                and_ones(&q.eligible, free, |slot| {
+                    if let Some(k) = tier(slot) {
+                        count[k] += 1;
+                    }
+                    true
+                });
+                let k = (0..2).find(|&k| count[k] > 0)?;
+                let n = count[k];
+                let mut target = self.rng.below(n);
+                let t = self.tref(task);
+                let q = &self.queues[t.queue as usize];
+                let mut found = None;
+                and_ones(&q.eligible, &self.free[c], |slot| {
+                    let tk = match t.backoff_until(slot) {
+                        None => Some(0usize),
+                        Some(until) if until <= now => Some(1),
+                        Some(_) => None,
+                    };
+                    if tk == Some(k) {
+                        if target == 0 {
+                            found = Some(slot);
+                            return false;
+                        }
+                        target -= 1;
+                    }
+                    true
+                });
+                found.map(|slot| (slot, None, k == 1))
+            }
+        }
+    }
+
     /// Builds the strategy index for a channel on first use.
     fn ensure_index(&mut self, channel: Channel, strategy: Strategy) {
         let c = channel.index();
@@ -1841,6 +1968,14 @@ impl<P: Policy> Router<P> {
             let n = picks.len();
             picks.extend(old.into_iter().take(fanout - n).map(|s| (s, None)));
             (picks, if n < fanout { n } else { usize::MAX })
+        } else if fanout == 1 {
+            // One pick: a single pass over the candidates, nothing collected.
+            match self.pick_one(task, strategy) {
+                Some((slot, score, redeclined)) => {
+                    (vec![(slot, score)], if redeclined { 0 } else { usize::MAX })
+                }
+                None => (Vec::new(), 0),
+            }
         } else {
             let (fresh, old) = {
                 let t = self.tref(task);

@@ -253,6 +253,8 @@ pub struct Router<P: Policy = DefaultPolicy> {
     /// Which of those indexes exist (bit 0: idle, bit 1: occupancy), per channel. An index is
     /// built the first time a task on the channel uses its strategy, then kept up to date.
     idx_built: [u8; Channel::COUNT],
+    /// Every agent's idle key by slot, dense so that scanning candidates stays in cache.
+    idle_keys: Vec<Time>,
     queues: Vec<Queue>,
     queue_by_sig: FxHashMap<QueueSig, u32>,
     /// Queues with at least one waiting task (lets a freed agent skip empty queues without
@@ -336,6 +338,7 @@ impl<P: Policy> Router<P> {
             idle_idx: std::array::from_fn(|_| BTreeSet::new()),
             occ_idx: std::array::from_fn(|_| BTreeSet::new()),
             idx_built: [0; Channel::COUNT],
+            idle_keys: Vec::new(),
             queues: Vec::new(),
             queue_by_sig: FxHashMap::default(),
             nonempty: FixedBitSet::new(),
@@ -762,6 +765,11 @@ impl<P: Policy> Router<P> {
                 set_bit(&mut self.free[c], slot, is);
             }
         }
+        let i = slot as usize;
+        if self.idle_keys.len() <= i {
+            self.idle_keys.resize(i + 1, Time::ZERO);
+        }
+        self.idle_keys[i] = idle;
         self.arec(slot).ix = Indexed {
             idle,
             load,
@@ -1795,33 +1803,37 @@ impl<P: Policy> Router<P> {
         };
         match strategy {
             Strategy::LongestIdle | Strategy::LeastOccupied => {
-                let mut best: [Option<(OccKey, Time)>; 2] = [None, None];
+                let mut best: [Option<OccKey>; 2] = [None, None];
+                let idle_keys = &self.idle_keys;
                 and_ones(&q.eligible, free, |slot| {
                     if let Some(k) = tier(slot) {
-                        let ix = &self.aref(slot).ix;
-                        let occ = OccKey {
-                            load: ix.load[c],
-                            cap: ix.cap[c],
-                            idle: ix.idle,
-                            slot,
-                        };
-                        let better = match &best[k] {
-                            None => true,
-                            Some((b, bidle)) => {
-                                if strategy == Strategy::LongestIdle {
-                                    (ix.idle, slot) < (*bidle, b.slot)
-                                } else {
-                                    occ < *b
-                                }
-                            }
+                        let better = if strategy == Strategy::LongestIdle {
+                            // Dense keys: no agent record is touched.
+                            let idle = idle_keys[slot as usize];
+                            best[k].is_none_or(|b| (idle, slot) < (b.idle, b.slot))
+                        } else {
+                            let ix = &self.aref(slot).ix;
+                            let occ = OccKey {
+                                load: ix.load[c],
+                                cap: ix.cap[c],
+                                idle: ix.idle,
+                                slot,
+                            };
+                            best[k].is_none_or(|b| occ < b)
                         };
                         if better {
-                            best[k] = Some((occ, ix.idle));
+                            let ix = &self.aref(slot).ix;
+                            best[k] = Some(OccKey {
+                                load: ix.load[c],
+                                cap: ix.cap[c],
+                                idle: ix.idle,
+                                slot,
+                            });
                         }
                     }
                     true
                 });
-                let (k, (b, _)) = best
+                let (k, b) = best
                     .iter()
                     .enumerate()
                     .find_map(|(k, b)| b.map(|b| (k, b)))?;
@@ -2364,6 +2376,9 @@ impl<P: Policy> Router<P> {
             for (i, a) in self.agents.iter().enumerate() {
                 let Some(a) = a else { continue };
                 let slot = u32::try_from(i).unwrap_or(u32::MAX);
+                if self.idle_keys.get(i) != Some(&self.idle_key(a)) {
+                    return Err(format!("dense idle key of agent {} is stale", a.id));
+                }
                 if a.has_room(Channel::ALL[c]) {
                     let key = self.idle_key(a);
                     idle.insert((key, slot));

@@ -168,6 +168,10 @@ pub(crate) struct Queue {
     pub(crate) eligible: fixedbitset::FixedBitSet,
     /// Number of bits set in `eligible`.
     pub(crate) eligible_n: u32,
+    /// After a strategy-index walk for this queue gives up, the next this-many routings skip
+    /// the walk and scan the candidate bitsets directly (a performance hint, not state that
+    /// affects any decision).
+    pub(crate) skip_walks: u16,
 }
 
 /// Hash key of a queue.

@@ -98,6 +98,8 @@ impl PartialOrd for OccKey {
 /// How many index entries a strategy walk may visit before it falls back to collecting every
 /// candidate from the bitsets (bounds the cost when few free agents are eligible).
 const INDEX_WALK_BUDGET: usize = 128;
+/// How many routings of a queue skip the walk after one of its walks gave up.
+const WALK_BACKOFF: u16 = 32;
 /// Walk a strategy index only when at least one agent in this many is eligible for the queue;
 /// rarer queues go straight to the bitsets.
 const INDEX_WALK_RATIO: u64 = 32;
@@ -834,6 +836,7 @@ impl<P: Policy> Router<P> {
             waiting: std::collections::BTreeMap::new(),
             eligible: FixedBitSet::with_capacity(self.agents.len()),
             eligible_n: 0,
+            skip_walks: 0,
         };
         for slot in cand.ones() {
             #[allow(clippy::cast_possible_truncation)]
@@ -1802,6 +1805,20 @@ impl<P: Policy> Router<P> {
             Some(_) => None,
         };
         match strategy {
+            Strategy::LongestIdle if t.declines.is_empty() => {
+                // The common case, tight: nobody declined, so every candidate is in tier 0 and
+                // only the dense idle keys are read.
+                let idle_keys = &self.idle_keys;
+                let mut best: Option<(Time, u32)> = None;
+                and_ones(&q.eligible, free, |slot| {
+                    let key = (idle_keys[slot as usize], slot);
+                    if best.is_none_or(|b| key < b) {
+                        best = Some(key);
+                    }
+                    true
+                });
+                best.map(|(_, slot)| (slot, None, false))
+            }
             Strategy::LongestIdle | Strategy::LeastOccupied => {
                 let mut best: [Option<OccKey>; 2] = [None, None];
                 let idle_keys = &self.idle_keys;
@@ -1969,8 +1986,18 @@ impl<P: Policy> Router<P> {
                     <= u64::from(self.queues[self.tref(task).queue as usize].eligible_n)
                         * INDEX_WALK_RATIO =>
             {
-                self.ensure_index(self.tref(task).channel, strategy);
-                self.walk_index(task, strategy, fanout)
+                let qi = self.tref(task).queue as usize;
+                if self.queues[qi].skip_walks > 0 {
+                    self.queues[qi].skip_walks -= 1;
+                    None
+                } else {
+                    self.ensure_index(self.tref(task).channel, strategy);
+                    let walked = self.walk_index(task, strategy, fanout);
+                    if walked.is_none() {
+                        self.queues[qi].skip_walks = WALK_BACKOFF;
+                    }
+                    walked
+                }
             }
             _ => None,
         };

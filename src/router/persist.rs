@@ -328,6 +328,7 @@ impl<P: Policy> Router<P> {
                 waiting: std::collections::BTreeMap::new(),
                 eligible: FixedBitSet::with_capacity(n_agents),
                 eligible_n: 0,
+                skip_walks: 0,
             });
         }
 

@@ -138,8 +138,9 @@ pub struct Loaded {
 /// * `save_snapshot(through, state)` stores a state equal to replaying records `1..=through`; it
 ///   must be durable before it returns, and may then delete records `≤ through`.
 /// * `load` returns the newest snapshot and every record after it in `seq` order. A record that
-///   fails to decode *at the end* is reported in [`Loaded::damaged_tail`]; anywhere else it is an
-///   error. A journal or snapshot of another schema version is an error.
+///   fails to decode *at the end* is reported in [`Loaded::damaged_tail`] and removed or set aside,
+///   so that the next `append` continues at its position; damage anywhere else is an error. A
+///   journal or snapshot of another schema version is an error.
 /// * Implementations are used from one thread at a time (one writer per partition).
 ///
 /// The tests in `tests/driver.rs` show the behaviour the driver relies on.

@@ -192,9 +192,10 @@ struct TaskRec {
     fanout: u8,
     phase: Phase,
     /// (agent slot, back-off end, back-off timer sequence) for every agent that declined the task.
-    declines: Vec<(u32, Time, u64)>,
+    declines: thin_vec::ThinVec<(u32, Time, u64)>,
     /// Pending max-wait timer (time, sequence), removed when the task ends.
-    max_wait_timer: Option<(Time, u64)>,
+    /// `(time, sequence)`; sequence 0 means none (timer sequences start at 1).
+    max_wait_timer: (Time, u64),
 }
 
 impl TaskRec {
@@ -875,7 +876,7 @@ impl<P: Policy> Router<P> {
     fn drop_task(&mut self, task: TaskId) {
         if let Some(t) = self.tasks.remove(&task) {
             let seq = t.key.seq;
-            if let Some((at, n)) = t.max_wait_timer {
+            if let (at, n @ 1..) = t.max_wait_timer {
                 self.timers
                     .remove(&(at, n, TimerKind::MaxWait { task, seq }));
             }
@@ -1136,8 +1137,8 @@ impl<P: Policy> Router<P> {
             strategy: spec.strategy.unwrap_or(self.cfg.default_strategy),
             fanout: spec.fanout.unwrap_or(self.cfg.default_fanout),
             phase: Phase::Waiting,
-            declines: Vec::new(),
-            max_wait_timer: None,
+            declines: thin_vec::ThinVec::new(),
+            max_wait_timer: (Time::ZERO, 0),
         };
         let score = self.task_score(&rec, &reqs);
         let seq = self.next_seq;
@@ -1149,7 +1150,7 @@ impl<P: Policy> Router<P> {
         if let Some(max) = spec.max_wait_ms {
             let at = created_at.plus_millis(max);
             let n = self.push_timer(at, TimerKind::MaxWait { task: spec.id, seq });
-            rec.max_wait_timer = Some((at, n));
+            rec.max_wait_timer = (at, n);
         }
         let (q, key) = (rec.queue, rec.key);
         self.tasks.insert(spec.id, rec);

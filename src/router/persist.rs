@@ -238,8 +238,8 @@ impl<P: Policy> Router<P> {
                     Phase::InService(s) => SavedPhase::InService(*s),
                     Phase::WrapUp(s, at, n) => SavedPhase::WrapUp(*s, *at, *n),
                 },
-                declines: t.declines.clone(),
-                max_wait_timer: t.max_wait_timer,
+                declines: t.declines.to_vec(),
+                max_wait_timer: (t.max_wait_timer.1 > 0).then_some(t.max_wait_timer),
             })
             .collect();
         tasks.sort_by_key(|t| t.key.seq);
@@ -469,8 +469,8 @@ impl<P: Policy> Router<P> {
                 strategy: t.strategy,
                 fanout: t.fanout,
                 phase,
-                declines: t.declines,
-                max_wait_timer: t.max_wait_timer,
+                declines: t.declines.into_iter().collect(),
+                max_wait_timer: t.max_wait_timer.unwrap_or((Time::ZERO, 0)),
             };
             if r.tasks.insert(t.id, rec).is_some() {
                 return Err(corrupt(format!("task {} appears twice", t.id)));

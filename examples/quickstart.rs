@@ -199,7 +199,7 @@ fn describe(router: &Router, e: &Effect) -> String {
         } => {
             let why = router.explain_offer(*offer).map_or(String::new(), |r| {
                 format!(
-                                        " — {:?}, choice #{}{}",
+                    " — {:?}, choice #{}{}",
                     r.strategy,
                     r.rank + 1,
                     r.score.map_or(String::new(), |s| format!(", score {s:.1}"))

@@ -41,8 +41,8 @@ pub struct OfferReason {
     pub strategy: Strategy,
     /// The agent's match score (only for [`Strategy::BestScore`]; `None` if it was not finite).
     pub score: Option<f64>,
-    
-    /// The agent's rank among them (0 = first choice).
+
+    /// The agent's rank among the agents offered this task at once (0 = first choice).
     pub rank: u32,
     /// Whether the agent had declined this task before (offered again after its back-off
     /// because no agent that had not declined was free).

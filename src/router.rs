@@ -738,8 +738,10 @@ impl<P: Policy> Router<P> {
                 continue;
             }
             let built = self.idx_built[c];
+            // The idle index's key ignores load: skip it when only the load moved.
+            let idle_same = was == is && old.idle == idle;
             if was {
-                if built & IDX_IDLE != 0 {
+                if built & IDX_IDLE != 0 && !idle_same {
                     self.idle_idx[c].remove(&(old.idle, slot));
                 }
                 if built & IDX_OCC != 0 {
@@ -752,7 +754,7 @@ impl<P: Policy> Router<P> {
                 }
             }
             if is {
-                if built & IDX_IDLE != 0 {
+                if built & IDX_IDLE != 0 && !idle_same {
                     self.idle_idx[c].insert((idle, slot));
                 }
                 if built & IDX_OCC != 0 {

@@ -104,6 +104,7 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod agent;
+pub mod assignment;
 pub mod catalog;
 pub mod channel;
 pub mod clock;

@@ -274,9 +274,10 @@ pub fn solve_sparse(
                 let c = node - rows;
                 match row_of[c] {
                     usize::MAX => {
-                        if best_free.is_none_or(|b| d < dist[rows + b]) {
-                            best_free = Some(c);
-                        }
+                        // Popped in distance order: the first free column is the nearest, and
+                        // the potentials capped at its distance stay feasible.
+                        best_free = Some(c);
+                        break;
                     }
                     r => {
                         // Back along the matched edge: cost -w.

@@ -65,6 +65,34 @@ pub struct RouterConfig {
     pub scoring: ScoreWeights,
     /// Seed of the router's random generator.
     pub seed: u64,
+    /// When offers are made: at once (the default), or only at batch decision points.
+    pub dispatch: Dispatch,
+    /// Largest batch (edges of the task × free-slot eligibility graph) solved exactly by
+    /// [`Router::dispatch_batch`](crate::Router::dispatch_batch); larger batches use a bounded-time
+    /// approximation and report their gap.
+    pub batch_exact_edges: usize,
+}
+
+/// When the router makes offers.
+///
+/// # Example
+/// ```
+/// use switchboard::{Dispatch, RouterConfig};
+/// let cfg = RouterConfig { dispatch: Dispatch::Batched, ..RouterConfig::default() };
+/// assert_eq!(cfg.dispatch, Dispatch::Batched);
+/// ```
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Dispatch {
+    /// Every call restores work conservation at once: a task is offered as soon as an
+    /// eligible agent is free, chosen by the task's strategy.
+    #[default]
+    Immediate,
+    /// Tasks and freed capacity accumulate until the host calls
+    /// [`Router::dispatch_batch`](crate::Router::dispatch_batch), which assigns them all at once,
+    /// maximising the total match score while serving tasks in priority order. Between decision
+    /// points, eligible tasks may wait while agents are free (an explicit reservation policy).
+    Batched,
 }
 
 impl Default for RouterConfig {
@@ -80,6 +108,8 @@ impl Default for RouterConfig {
             priority: PriorityWeights::default(),
             scoring: ScoreWeights::default(),
             seed: 0,
+            dispatch: Dispatch::Immediate,
+            batch_exact_edges: 2_000_000,
         }
     }
 }

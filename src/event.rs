@@ -100,6 +100,8 @@ pub enum Event {
     },
     /// [`Router::handle_timeout`](crate::Router::handle_timeout).
     Tick,
+    /// [`Router::dispatch_batch`](crate::Router::dispatch_batch).
+    DispatchBatch,
 }
 
 /// Why an offer was withdrawn.

@@ -6,7 +6,6 @@ use crate::{Channel, Policy, Router};
 use std::collections::BTreeMap;
 
 pub(crate) fn check<P: Policy>(r: &Router<P>) -> Result<(), String> {
-    let now = r.i_now();
     let queues = r.i_queues();
     let offers: BTreeMap<_, _> = r.i_offers().collect();
     let agents: BTreeMap<u32, _> = r.i_agents().collect();
@@ -156,7 +155,21 @@ pub(crate) fn check<P: Policy>(r: &Router<P>) -> Result<(), String> {
         }
     }
 
-    // 4. Work conservation: no waiting task has a free, eligible agent outside back-off.
+    // 4. Work conservation: no waiting task has a free, eligible agent outside back-off. A
+    //    batched router reserves capacity between decision points on purpose; call
+    //    `check_work_conservation` right after `dispatch_batch` instead.
+    if r.config().dispatch == crate::Dispatch::Immediate {
+        work_conservation(r)?;
+    }
+    let _ = r.i_agent_slot(crate::AgentId(0));
+    Ok(())
+}
+
+/// Invariant 4 alone.
+pub(crate) fn work_conservation<P: Policy>(r: &Router<P>) -> Result<(), String> {
+    let now = r.i_now();
+    let queues = r.i_queues();
+    let agents: BTreeMap<u32, _> = r.i_agents().collect();
     for (tid, t) in r.i_tasks() {
         if !matches!(t.phase(), PhaseRef::Waiting) {
             continue;

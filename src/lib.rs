@@ -122,6 +122,7 @@ pub mod router;
 pub mod skill;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+pub mod staffing;
 pub mod storage;
 pub mod strategy;
 pub mod tag;
@@ -134,7 +135,7 @@ pub use agent::{AgentId, AgentKind, AgentSpec, AgentState};
 pub use catalog::Catalog;
 pub use channel::{Capacity, Channel};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::{RouterConfig, ScoreWeights};
+pub use config::{Dispatch, RouterConfig, ScoreWeights};
 pub use driver::{Driver, DriverError, DriverOptions, RecoveryReport, Submitted};
 pub use error::RouterError;
 pub use event::{Effect, Event, QueueReason, RescindReason};
@@ -143,6 +144,7 @@ pub use offer::{OfferId, OfferReason};
 pub use queue::{OrderKey, PriorityWeights, QueueId};
 pub use rng::SeededRng;
 pub use router::Router;
+pub use router::batch::BatchReport;
 pub use router::persist::{RouterState, STATE_VERSION};
 pub use skill::{MAX_LEVEL, SkillId, SkillReq};
 #[cfg(feature = "sqlite")]

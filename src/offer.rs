@@ -32,7 +32,7 @@ impl fmt::Display for OfferId {
 /// ```
 /// use switchboard::{OfferReason, Strategy};
 /// let r = OfferReason { strategy: Strategy::BestScore, score: Some(17.0),
-///     rank: 0, redeclined: false };
+///     rank: 0, redeclined: false, batch: false };
 /// assert_eq!(r.rank, 0);
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -47,6 +47,10 @@ pub struct OfferReason {
     /// Whether the agent had declined this task before (offered again after its back-off
     /// because no agent that had not declined was free).
     pub redeclined: bool,
+    /// Whether the offer came from a batch assignment ([`Router::dispatch_batch`](crate::Router::dispatch_batch)),
+    /// which maximises the total match score instead of applying the task's strategy.
+    #[serde(default)]
+    pub batch: bool,
 }
 
 #[derive(Clone, Debug)]

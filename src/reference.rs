@@ -1190,6 +1190,13 @@ impl<P: Policy> NaiveRouter<P> {
                 customer,
             } => self.reprioritize(now, task, priority, customer),
             Event::Tick => self.handle_timeout(now),
+            // The reference routes immediately only: a batch point is a plain matching pass.
+            Event::DispatchBatch => {
+                self.check_time(now)?;
+                self.now = now;
+                self.match_all();
+                Ok(())
+            }
         }
     }
 
@@ -1373,6 +1380,7 @@ impl<P: Policy> NaiveRouter<P> {
 
                 rank: to_u32(rank),
                 redeclined: rank >= redeclined_from,
+                batch: false,
             };
             ids.push(self.make_offer(task, slot, reason));
         }

@@ -23,6 +23,7 @@
 //!
 //! A task with outstanding offers gets no further offers until they all resolve.
 
+pub mod batch;
 pub mod persist;
 
 use crate::explain::Counters;
@@ -1163,7 +1164,10 @@ impl<P: Policy> Router<P> {
             reason: QueueReason::Arrived,
         });
         self.collect_ended_backoffs();
-        if self.dirty_tasks.is_empty() && self.dirty_agents.is_empty() {
+        if self.cfg.dispatch == crate::Dispatch::Batched {
+            self.queue_insert(q, key, spec.id);
+            self.dirty_tasks.clear();
+        } else if self.dirty_tasks.is_empty() && self.dirty_agents.is_empty() {
             // Nothing else is pending, so this task is the only one that can be matched: try it
             // before filing it in its queue.
             if !self.offer_task_from(spec.id, false) {
@@ -1535,6 +1539,7 @@ impl<P: Policy> Router<P> {
                 customer,
             } => self.reprioritize(now, task, priority, customer),
             Event::Tick => self.handle_timeout(now),
+            Event::DispatchBatch => self.dispatch_batch(now).map(|_| ()),
         }
     }
 
@@ -1694,6 +1699,12 @@ impl<P: Policy> Router<P> {
     }
 
     fn run_matching(&mut self) {
+        if self.cfg.dispatch == crate::Dispatch::Batched {
+            // Offers are made only at decision points (`dispatch_batch`).
+            self.dirty_tasks.clear();
+            self.dirty_agents.clear();
+            return;
+        }
         self.collect_ended_backoffs();
         if self.dirty_agents.is_empty() && self.dirty_tasks.len() == 1 {
             // Only this task can have gained a free agent: offering it is the whole pass.
@@ -2062,6 +2073,7 @@ impl<P: Policy> Router<P> {
 
                 rank: u32::try_from(rank).unwrap_or(u32::MAX),
                 redeclined: rank >= redeclined_from,
+                batch: false,
             };
             ids.push(self.make_offer(task, slot, reason));
         }
@@ -2391,6 +2403,16 @@ impl<P: Policy> Router<P> {
     pub fn check_invariants(&self) -> Result<(), String> {
         crate::invariants::check(self)?;
         self.check_strategy_indexes()
+    }
+
+    /// Invariant 4 alone (no waiting task has a free, eligible agent outside a back-off), also
+    /// for [`Dispatch::Batched`](crate::Dispatch::Batched) routers, where it holds right after
+    /// [`Router::dispatch_batch`]. `O(tasks × agents)`: for tests.
+    ///
+    /// # Errors
+    /// A description of the first violation found.
+    pub fn check_work_conservation(&self) -> Result<(), String> {
+        crate::invariants::work_conservation(self)
     }
 
     /// The strategy indexes hold exactly the free agents, under their current keys.

@@ -1,0 +1,2 @@
+//! Simulation and staffing benchmarks (placeholder while the module lands).
+fn main() {}

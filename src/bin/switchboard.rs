@@ -1,0 +1,2 @@
+//! The `switchboard` command-line tool (placeholder while the module lands).
+fn main() {}

@@ -114,6 +114,7 @@ pub mod error;
 pub mod event;
 pub mod explain;
 mod invariants;
+pub mod ledger;
 pub mod offer;
 pub mod queue;
 pub mod reference;

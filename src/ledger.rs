@@ -1,0 +1,864 @@
+//! The SLA ledger: accounting per tenant, queue and interval, and guarantee evaluation.
+//!
+//! The ledger is fed by the host (or the [simulator](crate::sim)) next to the router:
+//!
+//! 1. [`Ledger::arrival`] when a task is submitted (tenant, queue, SLA target, outreach or not);
+//! 2. [`Ledger::observe`] with every [`Effect`] the router emits, at the time it was drained —
+//!    `Assigned` answers a task, `Completed` ends its handling, `Abandoned` / `TimedOut` /
+//!    `Cancelled` end it unanswered;
+//! 3. [`Ledger::agent_state`] when an agent logs in, goes on a break or logs out (for occupancy);
+//! 4. [`Ledger::outcome`] when the host learns a satisfaction score or a conversion.
+//!
+//! Every contact is counted in the interval in which it was **offered** (its `created_at`), the
+//! usual contact-center convention: a contact offered at 10:29 and answered at 10:31 belongs to
+//! 10:00–10:30. "Answered within target" compares the wait (answer time − `created_at`) with the
+//! task's own SLA target. Every service level names the [`SlDefinition`] it uses.
+//!
+//! Output is deterministic: rows are sorted by tenant, queue and interval (`BTreeMap`s, never
+//! hash order).
+//!
+//! # Example
+//! ```
+//! use switchboard::*;
+//! use switchboard::ledger::{Ledger, LedgerConfig, Arrival, Guarantee, Outcome};
+//!
+//! let mut router = Router::new(RouterConfig::default())?;
+//! let brand = router.catalog_mut().tenant("acme");
+//! let mut ledger = Ledger::new(LedgerConfig::default());
+//! let mut offers = Vec::new();
+//! // Drain the router's effects into the ledger, keeping the offers to answer.
+//! let mut pump = |router: &mut Router, ledger: &mut Ledger, now: Time, offers: &mut Vec<OfferId>| {
+//!     for e in router.drain_effects() {
+//!         if let Effect::Offer { offer, .. } = e { offers.push(offer); }
+//!         ledger.observe(now, &e);
+//!     }
+//! };
+//! router.add_agent(Time::ZERO, AgentSpec::new(AgentId(1)).capacity(Channel::Chat, 1)
+//!     .state(AgentState::Available))?;
+//! ledger.agent_state(Time::ZERO, AgentId(1), AgentState::Available);
+//! for (i, secs) in [(1, 0), (2, 1)] {
+//!     let now = Time::from_secs(secs);
+//!     router.arrive(now, TaskSpec::new(TaskId(i), brand, Channel::Chat).sla_ms(20_000))?;
+//!     ledger.arrival(now, Arrival::new(TaskId(i), brand).sla_ms(20_000)
+//!         .queue(router.task_queue(TaskId(i))));
+//!     pump(&mut router, &mut ledger, now, &mut offers);
+//! }
+//! // The agent takes task 1 at once; task 2 waits 60 s.
+//! router.accept(Time::from_secs(1), offers[0], AgentId(1))?;
+//! pump(&mut router, &mut ledger, Time::from_secs(1), &mut offers);
+//! router.complete(Time::from_secs(61), TaskId(1))?;
+//! pump(&mut router, &mut ledger, Time::from_secs(61), &mut offers);
+//! router.accept(Time::from_secs(61), offers[1], AgentId(1))?;
+//! pump(&mut router, &mut ledger, Time::from_secs(61), &mut offers);
+//! ledger.outcome(TaskId(1), Outcome::csat(5.0));
+//!
+//! let report = ledger.report(Time::from_secs(120));
+//! let row = &report.intervals[0];
+//! assert_eq!((row.offered, row.answered, row.answered_within), (2, 2, 1));
+//! assert_eq!(row.service_level, Some(0.5));
+//! assert_eq!(report.tenants[0].csat_avg, Some(5.0));
+//!
+//! let breaches = ledger.evaluate(brand, &Guarantee::answer_rate(0.8, 20_000));
+//! assert_eq!(breaches.len(), 1);
+//! assert_eq!(breaches[0].tasks, vec![TaskId(2)]);
+//! # Ok::<(), RouterError>(())
+//! ```
+
+use crate::staffing::SlDefinition;
+use crate::{AgentId, AgentState, Channel, Effect, QueueId, TaskId, TaskSpec, TenantId, Time};
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Ledger settings.
+///
+/// # Example
+/// ```
+/// use switchboard::ledger::LedgerConfig;
+/// let c: LedgerConfig = serde_json::from_str(r#"{"interval_minutes": 15}"#).unwrap();
+/// assert_eq!(c.interval_ms().unwrap(), 900_000);
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LedgerConfig {
+    /// Interval length in minutes: 15, 30 or 60.
+    pub interval_minutes: u32,
+    /// How abandons count in the service level.
+    pub definition: SlDefinition,
+    /// SLA target for arrivals that give none, ms.
+    pub default_sla_ms: u64,
+}
+
+impl Default for LedgerConfig {
+    fn default() -> Self {
+        LedgerConfig {
+            interval_minutes: 30,
+            definition: SlDefinition::AbandonsMissed,
+            default_sla_ms: 60_000,
+        }
+    }
+}
+
+impl LedgerConfig {
+    /// The interval in ms, or an error naming the field.
+    ///
+    /// # Errors
+    /// [`LedgerError::InvalidInterval`] unless 15, 30 or 60 minutes.
+    pub fn interval_ms(&self) -> Result<u64, LedgerError> {
+        match self.interval_minutes {
+            15 | 30 | 60 => Ok(u64::from(self.interval_minutes) * 60_000),
+            m => Err(LedgerError::InvalidInterval(m)),
+        }
+    }
+}
+
+/// Errors of the ledger's configuration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LedgerError {
+    /// Interval must be 15, 30 or 60 minutes.
+    #[error("interval_minutes: {0} is not 15, 30 or 60")]
+    InvalidInterval(u32),
+}
+
+/// What the ledger needs to know about an arriving task.
+///
+/// # Example
+/// ```
+/// use switchboard::{TaskId, TenantId, Channel};
+/// use switchboard::ledger::Arrival;
+/// let a = Arrival::new(TaskId(1), TenantId(0)).channel(Channel::Outreach).sla_ms(30_000);
+/// assert!(a.outreach);
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Arrival {
+    /// The task.
+    pub task: TaskId,
+    /// Its tenant.
+    pub tenant: TenantId,
+    /// Its queue, if known (ask [`Router::task_queue`](crate::Router::task_queue) after arrival).
+    #[serde(default)]
+    pub queue: Option<QueueId>,
+    /// Its channel.
+    pub channel: Channel,
+    /// SLA target, ms; `None` uses [`LedgerConfig::default_sla_ms`].
+    #[serde(default)]
+    pub sla_ms: Option<u64>,
+    /// When the customer started waiting; `None` = the arrival time.
+    #[serde(default)]
+    pub created_at: Option<Time>,
+    /// A proactive / pre-sale outreach task (billed only on conversion).
+    #[serde(default)]
+    pub outreach: bool,
+}
+
+impl Arrival {
+    /// A chat arrival with no queue, default SLA.
+    #[must_use]
+    pub fn new(task: TaskId, tenant: TenantId) -> Self {
+        Arrival {
+            task,
+            tenant,
+            queue: None,
+            channel: Channel::Chat,
+            sla_ms: None,
+            created_at: None,
+            outreach: false,
+        }
+    }
+    /// From a [`TaskSpec`] (outreach when its channel is [`Channel::Outreach`]).
+    #[must_use]
+    pub fn from_spec(spec: &TaskSpec, queue: Option<QueueId>) -> Self {
+        Arrival {
+            task: spec.id,
+            tenant: spec.tenant,
+            queue,
+            channel: spec.channel,
+            sla_ms: spec.sla_ms,
+            created_at: spec.created_at,
+            outreach: spec.channel == Channel::Outreach,
+        }
+    }
+    /// Sets the queue.
+    #[must_use]
+    pub fn queue(mut self, q: Option<QueueId>) -> Self {
+        self.queue = q;
+        self
+    }
+    /// Sets the channel (outreach when [`Channel::Outreach`]).
+    #[must_use]
+    pub fn channel(mut self, c: Channel) -> Self {
+        self.channel = c;
+        self.outreach |= c == Channel::Outreach;
+        self
+    }
+    /// Sets the SLA target.
+    #[must_use]
+    pub fn sla_ms(mut self, ms: u64) -> Self {
+        self.sla_ms = Some(ms);
+        self
+    }
+    /// Marks the task as outreach.
+    #[must_use]
+    pub fn outreach(mut self) -> Self {
+        self.outreach = true;
+        self
+    }
+}
+
+/// A host-reported outcome of a task.
+///
+/// # Example
+/// ```
+/// use switchboard::ledger::Outcome;
+/// let o = Outcome::csat(4.0).and_converted(true);
+/// assert_eq!(o.converted, Some(true));
+/// ```
+#[derive(Copy, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    /// Satisfaction score (any scale the host uses consistently, e.g. 1–5).
+    #[serde(default)]
+    pub csat: Option<f64>,
+    /// Whether an outreach / pre-sale task converted.
+    #[serde(default)]
+    pub converted: Option<bool>,
+}
+
+impl Outcome {
+    /// A satisfaction score.
+    #[must_use]
+    pub fn csat(score: f64) -> Self {
+        Outcome {
+            csat: Some(score),
+            converted: None,
+        }
+    }
+    /// A conversion result.
+    #[must_use]
+    pub fn converted(yes: bool) -> Self {
+        Outcome {
+            csat: None,
+            converted: Some(yes),
+        }
+    }
+    /// Adds a conversion result.
+    #[must_use]
+    pub fn and_converted(mut self, yes: bool) -> Self {
+        self.converted = Some(yes);
+        self
+    }
+}
+
+/// How a task ended (so far).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fate {
+    /// Still waiting (or offered) when the report was taken.
+    Waiting,
+    /// Answered after waiting this long, ms.
+    Answered(u64),
+    /// The customer abandoned after this long, ms.
+    Abandoned(u64),
+    /// Removed after its maximum wait, ms.
+    TimedOut(u64),
+    /// Cancelled by the host after this long, ms.
+    Cancelled(u64),
+}
+
+/// The ledger's record of one task.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TaskRecord {
+    /// The task.
+    pub task: TaskId,
+    /// Tenant.
+    pub tenant: TenantId,
+    /// Queue, if known.
+    pub queue: Option<QueueId>,
+    /// When the customer started waiting.
+    pub created_at: Time,
+    /// SLA target, ms.
+    pub sla_ms: u64,
+    /// Outreach task.
+    pub outreach: bool,
+    /// How it ended.
+    pub fate: Fate,
+    /// The agent who answered it.
+    pub agent: Option<AgentId>,
+    /// Handling time (answer to completion), ms.
+    pub handle_ms: Option<u64>,
+    /// Host-reported outcome.
+    pub outcome: Outcome,
+}
+
+#[derive(Clone, Debug, Default)]
+struct AgentBook {
+    state: AgentState,
+    since: Time,
+    staffed_ms: u64,
+    handle_ms: u64,
+    answered: u64,
+    csat_sum: f64,
+    csat_n: u64,
+    outreach: u64,
+    converted: u64,
+}
+
+/// The SLA ledger. See the [module documentation](self).
+#[derive(Clone, Debug)]
+pub struct Ledger {
+    config: LedgerConfig,
+    interval_ms: u64,
+    records: Vec<TaskRecord>,
+    /// Task → index in `records` of its latest record.
+    index: FxHashMap<TaskId, usize>,
+    /// Task → answer time, while in service.
+    answered_at: FxHashMap<TaskId, Time>,
+    agents: BTreeMap<AgentId, AgentBook>,
+    unknown_effects: u64,
+}
+
+impl Ledger {
+    /// An empty ledger. An invalid interval falls back to 30 minutes (check
+    /// [`LedgerConfig::interval_ms`] first to reject it).
+    #[must_use]
+    pub fn new(config: LedgerConfig) -> Self {
+        let interval_ms = config.interval_ms().unwrap_or(1_800_000);
+        Ledger {
+            config,
+            interval_ms,
+            records: Vec::new(),
+            index: FxHashMap::default(),
+            answered_at: FxHashMap::default(),
+            agents: BTreeMap::new(),
+            unknown_effects: 0,
+        }
+    }
+
+    /// The configuration.
+    #[must_use]
+    pub fn config(&self) -> &LedgerConfig {
+        &self.config
+    }
+
+    /// Every task record, in arrival order.
+    #[must_use]
+    pub fn records(&self) -> &[TaskRecord] {
+        &self.records
+    }
+
+    /// Effects about tasks the ledger was never told about (should be 0).
+    #[must_use]
+    pub fn unknown_effects(&self) -> u64 {
+        self.unknown_effects
+    }
+
+    /// Records an arrival. A task id seen before starts a new record (ids may be reused after a
+    /// task ends).
+    pub fn arrival(&mut self, now: Time, a: Arrival) {
+        let created = a.created_at.unwrap_or(now).min(now);
+        self.index.insert(a.task, self.records.len());
+        self.records.push(TaskRecord {
+            task: a.task,
+            tenant: a.tenant,
+            queue: a.queue,
+            created_at: created,
+            sla_ms: a.sla_ms.unwrap_or(self.config.default_sla_ms),
+            outreach: a.outreach,
+            fate: Fate::Waiting,
+            agent: None,
+            handle_ms: None,
+            outcome: Outcome::default(),
+        });
+    }
+
+    fn rec(&mut self, task: TaskId) -> Option<&mut TaskRecord> {
+        match self.index.get(&task) {
+            Some(&i) => self.records.get_mut(i),
+            None => {
+                self.unknown_effects += 1;
+                None
+            }
+        }
+    }
+
+    /// Records one router effect drained at `now`.
+    pub fn observe(&mut self, now: Time, effect: &Effect) {
+        match *effect {
+            Effect::Assigned { task, agent, .. } => {
+                let Some(r) = self.rec(task) else { return };
+                if r.fate == Fate::Waiting {
+                    r.fate = Fate::Answered(now.millis_since(r.created_at));
+                    r.agent = Some(agent);
+                    self.answered_at.insert(task, now);
+                    self.agents.entry(agent).or_default().answered += 1;
+                }
+            }
+            Effect::WrapUpStarted { task, agent, .. } | Effect::Completed { task, agent } => {
+                if let Some(start) = self.answered_at.remove(&task) {
+                    let ms = now.millis_since(start);
+                    if let Some(r) = self.rec(task) {
+                        r.handle_ms = Some(ms);
+                    }
+                    self.agents.entry(agent).or_default().handle_ms += ms;
+                }
+            }
+            Effect::Abandoned { task } => self.end(now, task, Fate::Abandoned),
+            Effect::TimedOut { task } => self.end(now, task, Fate::TimedOut),
+            Effect::Cancelled { task } => self.end(now, task, Fate::Cancelled),
+            _ => {}
+        }
+    }
+
+    fn end(&mut self, now: Time, task: TaskId, fate: fn(u64) -> Fate) {
+        if let Some(r) = self.rec(task)
+            && r.fate == Fate::Waiting
+        {
+            r.fate = fate(now.millis_since(r.created_at));
+        }
+    }
+
+    /// Records an agent's presence change (for occupancy: staffed time is time not `Offline`).
+    pub fn agent_state(&mut self, now: Time, agent: AgentId, state: AgentState) {
+        let b = self.agents.entry(agent).or_default();
+        if b.state != AgentState::Offline {
+            b.staffed_ms += now.millis_since(b.since);
+        }
+        b.state = state;
+        b.since = now;
+    }
+
+    /// Records a host-reported outcome, attributed to the task's tenant and answering agent.
+    /// Unknown tasks are counted in [`Ledger::unknown_effects`].
+    pub fn outcome(&mut self, task: TaskId, outcome: Outcome) {
+        let Some(r) = self.rec(task) else { return };
+        if let Some(c) = outcome.csat
+            && c.is_finite()
+        {
+            r.outcome.csat = Some(c);
+        }
+        if outcome.converted.is_some() {
+            r.outcome.converted = outcome.converted;
+        }
+        let (agent, outreach) = (r.agent, r.outreach);
+        if let Some(a) = agent {
+            let b = self.agents.entry(a).or_default();
+            if let Some(c) = outcome.csat
+                && c.is_finite()
+            {
+                b.csat_sum += c;
+                b.csat_n += 1;
+            }
+            if outreach && outcome.converted.is_some() {
+                b.outreach += 1;
+                b.converted += u64::from(outcome.converted == Some(true));
+            }
+        }
+    }
+
+    /// Start of the interval containing `t`.
+    #[must_use]
+    pub fn interval_of(&self, t: Time) -> Time {
+        Time(t.0 - t.0 % self.interval_ms)
+    }
+
+    /// The report as of `now` (agents still staffed are counted up to `now`).
+    #[must_use]
+    pub fn report(&self, now: Time) -> LedgerReport {
+        let mut rows: BTreeMap<(TenantId, Option<QueueId>, Time), Acc> = BTreeMap::new();
+        let mut tenants: BTreeMap<TenantId, Acc> = BTreeMap::new();
+        for r in &self.records {
+            let k = (r.tenant, r.queue, self.interval_of(r.created_at));
+            rows.entry(k).or_default().add(r);
+            tenants.entry(r.tenant).or_default().add(r);
+        }
+        let def = self.config.definition;
+        let intervals = rows
+            .into_iter()
+            .map(|((tenant, queue, start), acc)| acc.finish(tenant, queue, Some(start), def))
+            .collect();
+        let tenants = tenants
+            .into_iter()
+            .map(|(tenant, acc)| acc.finish(tenant, None, None, def))
+            .collect();
+        let agents = self
+            .agents
+            .iter()
+            .map(|(&agent, b)| {
+                let staffed = b.staffed_ms
+                    + if b.state == AgentState::Offline {
+                        0
+                    } else {
+                        now.millis_since(b.since)
+                    };
+                #[allow(clippy::cast_precision_loss)]
+                AgentStats {
+                    agent,
+                    answered: b.answered,
+                    handle_secs: b.handle_ms as f64 / 1000.0,
+                    staffed_secs: staffed as f64 / 1000.0,
+                    occupancy: (staffed > 0).then(|| b.handle_ms as f64 / staffed as f64),
+                    csat_avg: (b.csat_n > 0).then(|| b.csat_sum / b.csat_n as f64),
+                    outreach: b.outreach,
+                    converted: b.converted,
+                }
+            })
+            .collect();
+        LedgerReport {
+            interval_minutes: self.config.interval_minutes,
+            definition: def,
+            intervals,
+            tenants,
+            agents,
+        }
+    }
+
+    /// Evaluates a guarantee for one tenant; returns every breach (empty = kept).
+    #[must_use]
+    pub fn evaluate(&self, tenant: TenantId, guarantee: &Guarantee) -> Vec<Breach> {
+        match *guarantee {
+            Guarantee::AnswerRate {
+                min_rate,
+                within_ms,
+                definition,
+                min_offered,
+            } => {
+                let mut per: BTreeMap<Time, (Acc, Vec<TaskId>)> = BTreeMap::new();
+                for r in self.records.iter().filter(|r| r.tenant == tenant) {
+                    let e = per.entry(self.interval_of(r.created_at)).or_default();
+                    let mut r2 = r.clone();
+                    r2.sla_ms = within_ms;
+                    e.0.add(&r2);
+                    let met = match r.fate {
+                        Fate::Answered(w) => w <= within_ms,
+                        Fate::Abandoned(w) => {
+                            w <= within_ms
+                                && matches!(
+                                    definition,
+                                    SlDefinition::ShortAbandonsMet
+                                        | SlDefinition::ShortAbandonsExcluded
+                                )
+                        }
+                        _ => false,
+                    };
+                    let excluded = match r.fate {
+                        Fate::Waiting | Fate::Cancelled(_) => true,
+                        Fate::Abandoned(w) => {
+                            definition == SlDefinition::AbandonsExcluded
+                                || (definition == SlDefinition::ShortAbandonsExcluded
+                                    && w <= within_ms)
+                        }
+                        _ => false,
+                    };
+                    if !met && !excluded {
+                        e.1.push(r.task);
+                    }
+                }
+                per.into_iter()
+                    .filter_map(|(start, (acc, tasks))| {
+                        let row = acc.finish(tenant, None, Some(start), definition);
+                        let rate = row.service_level?;
+                        (row.offered >= min_offered && rate < min_rate).then(|| Breach {
+                            tenant,
+                            interval_start: Some(start),
+                            what: format!(
+                                "answer rate {:.1}% < {:.1}% within {} s ({}), offered {}",
+                                rate * 100.0,
+                                min_rate * 100.0,
+                                within_ms as f64 / 1000.0,
+                                definition,
+                                row.offered
+                            ),
+                            value: rate,
+                            tasks,
+                        })
+                    })
+                    .collect()
+            }
+            Guarantee::OutreachConversion => {
+                let tasks: Vec<TaskId> = self
+                    .records
+                    .iter()
+                    .filter(|r| {
+                        r.tenant == tenant && r.outreach && r.outcome.converted != Some(true)
+                    })
+                    .map(|r| r.task)
+                    .collect();
+                if tasks.is_empty() {
+                    return Vec::new();
+                }
+                let n_out = self
+                    .records
+                    .iter()
+                    .filter(|r| r.tenant == tenant && r.outreach)
+                    .count();
+                #[allow(clippy::cast_precision_loss)]
+                let value = (n_out - tasks.len()) as f64 / n_out as f64;
+                vec![Breach {
+                    tenant,
+                    interval_start: None,
+                    what: format!(
+                        "{} of {} outreach tasks without conversion: not billable",
+                        tasks.len(),
+                        n_out
+                    ),
+                    value,
+                    tasks,
+                }]
+            }
+        }
+    }
+}
+
+/// A promise to a tenant that the ledger can check.
+///
+/// # Example
+/// ```
+/// use switchboard::ledger::Guarantee;
+/// let g: Guarantee = serde_json::from_str(
+///     r#"{"type": "answer_rate", "min_rate": 0.9, "within_ms": 30000}"#).unwrap();
+/// assert_eq!(g, Guarantee::answer_rate(0.9, 30_000));
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Guarantee {
+    /// "Answer rate ≥ `min_rate` within `within_ms` in every interval" ("if we can't answer, it's
+    /// free"). Intervals with fewer than `min_offered` contacts are not judged.
+    AnswerRate {
+        /// The promised share.
+        min_rate: f64,
+        /// The threshold, ms.
+        within_ms: u64,
+        /// How abandons count.
+        #[serde(default)]
+        definition: SlDefinition,
+        /// Smallest interval volume judged.
+        #[serde(default)]
+        min_offered: u64,
+    },
+    /// "Outreach without conversion is not billable": every outreach task without a reported
+    /// conversion is listed.
+    OutreachConversion,
+}
+
+impl Guarantee {
+    /// An answer-rate guarantee, abandons counted as missed, every interval judged.
+    #[must_use]
+    pub fn answer_rate(min_rate: f64, within_ms: u64) -> Self {
+        Guarantee::AnswerRate {
+            min_rate,
+            within_ms,
+            definition: SlDefinition::AbandonsMissed,
+            min_offered: 0,
+        }
+    }
+}
+
+/// One breach of a [`Guarantee`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Breach {
+    /// The tenant.
+    pub tenant: TenantId,
+    /// The interval (answer-rate guarantees).
+    pub interval_start: Option<Time>,
+    /// Human-readable description.
+    pub what: String,
+    /// The measured value (rate or conversion share).
+    pub value: f64,
+    /// The tasks that missed (not answered in time / not converted).
+    pub tasks: Vec<TaskId>,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Acc {
+    offered: u64,
+    answered: u64,
+    answered_within: u64,
+    abandoned: u64,
+    abandoned_within: u64,
+    timed_out: u64,
+    cancelled: u64,
+    waiting: u64,
+    wait_sum_ms: u64,
+    waits: Vec<u64>,
+    handle_sum_ms: u64,
+    handled: u64,
+    csat_sum: f64,
+    csat_n: u64,
+    outreach: u64,
+    converted: u64,
+}
+
+impl Acc {
+    fn add(&mut self, r: &TaskRecord) {
+        self.offered += 1;
+        match r.fate {
+            Fate::Waiting => self.waiting += 1,
+            Fate::Answered(w) => {
+                self.answered += 1;
+                self.answered_within += u64::from(w <= r.sla_ms);
+                self.wait_sum_ms += w;
+                self.waits.push(w);
+            }
+            Fate::Abandoned(w) => {
+                self.abandoned += 1;
+                self.abandoned_within += u64::from(w <= r.sla_ms);
+            }
+            Fate::TimedOut(_) => self.timed_out += 1,
+            Fate::Cancelled(_) => self.cancelled += 1,
+        }
+        if let Some(h) = r.handle_ms {
+            self.handle_sum_ms += h;
+            self.handled += 1;
+        }
+        if let Some(c) = r.outcome.csat {
+            self.csat_sum += c;
+            self.csat_n += 1;
+        }
+        if r.outreach {
+            self.outreach += 1;
+            self.converted += u64::from(r.outcome.converted == Some(true));
+        }
+    }
+
+    #[allow(clippy::cast_precision_loss)]
+    fn finish(
+        mut self,
+        tenant: TenantId,
+        queue: Option<QueueId>,
+        start: Option<Time>,
+        def: SlDefinition,
+    ) -> IntervalStats {
+        self.waits.sort_unstable();
+        let pct = |p: f64| -> Option<f64> {
+            if self.waits.is_empty() {
+                return None;
+            }
+            // Nearest rank.
+            let rank = ((p * self.waits.len() as f64).ceil() as usize).clamp(1, self.waits.len());
+            Some(self.waits[rank - 1] as f64 / 1000.0)
+        };
+        // Cancelled and still-waiting contacts are not judged; timed-out ones count as abandons.
+        let judged = (self.offered - self.cancelled - self.waiting) as f64;
+        let abandoned = (self.abandoned + self.timed_out) as f64;
+        let service_level = def.apply(
+            self.answered_within as f64,
+            self.abandoned_within as f64,
+            abandoned,
+            judged,
+        );
+        IntervalStats {
+            tenant,
+            queue,
+            interval_start: start,
+            definition: def,
+            offered: self.offered,
+            answered: self.answered,
+            answered_within: self.answered_within,
+            abandoned: self.abandoned,
+            abandoned_within: self.abandoned_within,
+            timed_out: self.timed_out,
+            cancelled: self.cancelled,
+            waiting: self.waiting,
+            service_level,
+            abandon_rate: (judged > 0.0).then(|| abandoned / judged),
+            asa_secs: (self.answered > 0)
+                .then(|| self.wait_sum_ms as f64 / 1000.0 / self.answered as f64),
+            wait_p50_secs: pct(0.5),
+            wait_p90_secs: pct(0.9),
+            wait_p99_secs: pct(0.99),
+            aht_secs: (self.handled > 0)
+                .then(|| self.handle_sum_ms as f64 / 1000.0 / self.handled as f64),
+            csat_avg: (self.csat_n > 0).then(|| self.csat_sum / self.csat_n as f64),
+            csat_n: self.csat_n,
+            outreach: self.outreach,
+            converted: self.converted,
+        }
+    }
+}
+
+/// Measures of one tenant (and queue, and interval — or the whole run).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IntervalStats {
+    /// Tenant.
+    pub tenant: TenantId,
+    /// Queue (`None` in per-tenant totals or when unknown).
+    pub queue: Option<QueueId>,
+    /// Interval start (`None` in totals).
+    pub interval_start: Option<Time>,
+    /// The service-level definition used.
+    pub definition: SlDefinition,
+    /// Contacts offered.
+    pub offered: u64,
+    /// Answered.
+    pub answered: u64,
+    /// Answered within their SLA target.
+    pub answered_within: u64,
+    /// Abandoned by the customer.
+    pub abandoned: u64,
+    /// Abandoned within the SLA target.
+    pub abandoned_within: u64,
+    /// Removed after their maximum wait (counted as abandons in rates).
+    pub timed_out: u64,
+    /// Cancelled by the host (not judged).
+    pub cancelled: u64,
+    /// Still waiting at report time (not judged).
+    pub waiting: u64,
+    /// Service level ("answer rate") under `definition`.
+    pub service_level: Option<f64>,
+    /// (Abandoned + timed out) ÷ judged.
+    pub abandon_rate: Option<f64>,
+    /// Average speed of answer, s.
+    pub asa_secs: Option<f64>,
+    /// Median wait of answered contacts, s.
+    pub wait_p50_secs: Option<f64>,
+    /// 90th percentile wait of answered contacts, s.
+    pub wait_p90_secs: Option<f64>,
+    /// 99th percentile wait of answered contacts, s.
+    pub wait_p99_secs: Option<f64>,
+    /// Mean handling time, s.
+    pub aht_secs: Option<f64>,
+    /// Mean satisfaction score.
+    pub csat_avg: Option<f64>,
+    /// Satisfaction scores reported.
+    pub csat_n: u64,
+    /// Outreach tasks.
+    pub outreach: u64,
+    /// Of those, converted.
+    pub converted: u64,
+}
+
+/// Per-agent measures.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AgentStats {
+    /// The agent.
+    pub agent: AgentId,
+    /// Tasks answered.
+    pub answered: u64,
+    /// Handling time (sum over tasks; concurrent chats add up), s.
+    pub handle_secs: f64,
+    /// Time not `Offline`, s.
+    pub staffed_secs: f64,
+    /// `handle_secs ÷ staffed_secs` (can exceed 1 with concurrent chats: divide by concurrency).
+    pub occupancy: Option<f64>,
+    /// Mean satisfaction of the agent's tasks.
+    pub csat_avg: Option<f64>,
+    /// Outreach tasks with a reported result.
+    pub outreach: u64,
+    /// Of those, converted.
+    pub converted: u64,
+}
+
+/// [`Ledger::report`]: rows per tenant × queue × interval, totals per tenant, agents.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LedgerReport {
+    /// Interval length, minutes.
+    pub interval_minutes: u32,
+    /// The service-level definition every row uses.
+    pub definition: SlDefinition,
+    /// Sorted by tenant, queue, interval.
+    pub intervals: Vec<IntervalStats>,
+    /// One row per tenant over the whole run.
+    pub tenants: Vec<IntervalStats>,
+    /// One row per agent, by id.
+    pub agents: Vec<AgentStats>,
+}

@@ -105,6 +105,10 @@ const WALK_BACKOFF: u16 = 32;
 /// rarer queues go straight to the bitsets.
 const INDEX_WALK_RATIO: u64 = 32;
 const IDX_IDLE: u8 = 1;
+/// Slots per bitset word.
+const BLOCK: usize = usize::BITS as usize;
+/// Block minimum of a block with no free agent.
+const NO_KEY: Time = Time(u64::MAX);
 const IDX_OCC: u8 = 2;
 
 impl AgentRec {
@@ -259,6 +263,10 @@ pub struct Router<P: Policy = DefaultPolicy> {
     idx_built: [u8; Channel::COUNT],
     /// Every agent's idle key by slot, dense so that scanning candidates stays in cache.
     idle_keys: Vec<Time>,
+    /// Per channel, per block of 64 slots (one bitset word): the least idle key among the
+    /// block's free agents (`Time(u64::MAX)` if none). A longest-idle scan skips every block whose
+    /// minimum cannot beat the best candidate found so far.
+    block_min: [Vec<Time>; Channel::COUNT],
     queues: Vec<Queue>,
     queue_by_sig: FxHashMap<QueueSig, u32>,
     /// Queues with at least one waiting task (lets a freed agent skip empty queues without
@@ -343,6 +351,7 @@ impl<P: Policy> Router<P> {
             occ_idx: std::array::from_fn(|_| BTreeSet::new()),
             idx_built: [0; Channel::COUNT],
             idle_keys: Vec::new(),
+            block_min: std::array::from_fn(|_| Vec::new()),
             queues: Vec::new(),
             queue_by_sig: FxHashMap::default(),
             nonempty: FixedBitSet::new(),
@@ -776,6 +785,13 @@ impl<P: Policy> Router<P> {
             self.idle_keys.resize(i + 1, Time::ZERO);
         }
         self.idle_keys[i] = idle;
+        if idle != old.idle || mask != old.mask {
+            for c in 0..Channel::COUNT {
+                if (mask | old.mask) & (1 << c) != 0 {
+                    self.recompute_block_min(c, i / BLOCK);
+                }
+            }
+        }
         self.arec(slot).ix = Indexed {
             idle,
             load,
@@ -1822,16 +1838,36 @@ impl<P: Policy> Router<P> {
             Strategy::LongestIdle if t.declines.is_empty() => {
                 // The common case, tight: nobody declined, so every candidate is in tier 0 and
                 // only the dense idle keys are read.
+                // Blocks are visited in slot order, so on equal keys the earlier slot (found
+                // first) wins, and a block whose least key is not below the best so far holds no
+                // better candidate.
                 let idle_keys = &self.idle_keys;
-                let mut best: Option<(Time, u32)> = None;
-                and_ones(&q.eligible, free, |slot| {
-                    let key = (idle_keys[slot as usize], slot);
-                    if best.is_none_or(|b| key < b) {
-                        best = Some(key);
+                let mins = &self.block_min[c];
+                let mut best_key = NO_KEY;
+                let mut best = None;
+                for (i, (&e, &f)) in q
+                    .eligible
+                    .as_slice()
+                    .iter()
+                    .zip(free.as_slice())
+                    .enumerate()
+                {
+                    let mut w = e & f;
+                    if w == 0 || mins.get(i).is_some_and(|&m| m >= best_key) {
+                        continue;
                     }
-                    true
-                });
-                best.map(|(_, slot)| (slot, None, false))
+                    while w != 0 {
+                        let slot = i * BLOCK + w.trailing_zeros() as usize;
+                        w &= w - 1;
+                        let key = idle_keys[slot];
+                        if key < best_key {
+                            best_key = key;
+                            best = Some(slot);
+                        }
+                    }
+                }
+                #[allow(clippy::cast_possible_truncation)]
+                best.map(|slot| (slot as u32, None, false))
             }
             Strategy::LongestIdle | Strategy::LeastOccupied => {
                 let mut best: [Option<OccKey>; 2] = [None, None];
@@ -1945,6 +1981,24 @@ impl<P: Policy> Router<P> {
                 found.map(|slot| (slot, None, k == 1))
             }
         }
+    }
+
+    fn recompute_block_min(&mut self, c: usize, block: usize) {
+        let word = self.free[c].as_slice().get(block).copied().unwrap_or(0);
+        let mut w = word;
+        let mut min = NO_KEY;
+        while w != 0 {
+            let bit = w.trailing_zeros() as usize;
+            w &= w - 1;
+            if let Some(&k) = self.idle_keys.get(block * BLOCK + bit) {
+                min = min.min(k);
+            }
+        }
+        let mins = &mut self.block_min[c];
+        if mins.len() <= block {
+            mins.resize(block + 1, NO_KEY);
+        }
+        mins[block] = min;
     }
 
     /// Builds the strategy index for a channel on first use.
@@ -2417,6 +2471,19 @@ impl<P: Policy> Router<P> {
 
     /// The strategy indexes hold exactly the free agents, under their current keys.
     fn check_strategy_indexes(&self) -> Result<(), String> {
+        for c in 0..Channel::COUNT {
+            for (b, &m) in self.block_min[c].iter().enumerate() {
+                let word = self.free[c].as_slice().get(b).copied().unwrap_or(0);
+                let want = (0..BLOCK)
+                    .filter(|bit| word & (1 << bit) != 0)
+                    .filter_map(|bit| self.idle_keys.get(b * BLOCK + bit).copied())
+                    .min()
+                    .unwrap_or(NO_KEY);
+                if m != want {
+                    return Err(format!("block minimum {b} on {} is stale", Channel::ALL[c]));
+                }
+            }
+        }
         for (i, q) in self.queues.iter().enumerate() {
             if self.nonempty.contains(i) == q.waiting.is_empty() {
                 return Err(format!("non-empty bit wrong for queue {i}"));

@@ -111,8 +111,10 @@ pub mod clock;
 pub mod config;
 pub mod driver;
 pub mod error;
+pub mod escalation;
 pub mod event;
 pub mod explain;
+pub mod guardrail;
 mod invariants;
 pub mod ledger;
 pub mod offer;
@@ -139,8 +141,13 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Dispatch, RouterConfig, ScoreWeights};
 pub use driver::{Driver, DriverError, DriverOptions, RecoveryReport, Submitted};
 pub use error::RouterError;
+pub use escalation::{
+    Conversation, ConversationId, Decision, EscalationEngine, EscalationError, EscalationPolicy,
+    PolicyConfig,
+};
 pub use event::{Effect, Event, QueueReason, RescindReason};
 pub use explain::{AgentSnapshot, Counters, Explanation, Ineligible, QueueSnapshot, Snapshot};
+pub use guardrail::{GuardAction, Guardrail, GuardrailConfig, GuardrailError};
 pub use offer::{OfferId, OfferReason};
 pub use queue::{OrderKey, PriorityWeights, QueueId};
 pub use rng::SeededRng;

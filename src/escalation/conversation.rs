@@ -1,0 +1,1648 @@
+//! The per-conversation state machine and its decisions.
+
+use super::handoff::{Goal, Handover, HandoverPacket, StretchSummary, TurnRecord};
+use super::policy::Fallback;
+use super::signal::{signature, similarity};
+use super::{
+    Classifier, ConversationId, EscalationError, EscalationPolicy, Evidence, Owner, Signal,
+    Speaker, Topic, TransferFailure, Turn, TurnView,
+};
+use crate::guardrail::{GuardAction, Guardrail, Hit, normalize};
+use crate::{AgentId, CustomerProfile, Preferences, Priority, TaskId, TaskSpec, TenantId, Time};
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+
+/// What the human side looks like right now, as the host's [`LoadSource`](super::LoadSource)
+/// reports it.
+///
+/// # Example
+/// ```
+/// use switchboard::escalation::Load;
+/// let peak = Load { projected_wait_ms: 600_000, sla_ms: 60_000, staffed: true, in_hours: true };
+/// assert_eq!(peak.pressure(60_000), 10.0);
+/// assert_eq!(Load::quiet().pressure(60_000), 0.0);
+/// ```
+#[derive(Copy, Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Load {
+    /// Projected wait for a human now (ms).
+    pub projected_wait_ms: u64,
+    /// The SLA the wait is measured against (ms); 0 uses the policy's `routing.sla_ms`.
+    pub sla_ms: u64,
+    /// Whether any human who could take the conversation is staffed.
+    pub staffed: bool,
+    /// Whether it is inside service hours.
+    pub in_hours: bool,
+}
+
+impl Default for Load {
+    fn default() -> Self {
+        Load::quiet()
+    }
+}
+
+impl Load {
+    /// Humans staffed, in hours, no wait.
+    #[must_use]
+    pub const fn quiet() -> Self {
+        Load {
+            projected_wait_ms: 0,
+            sla_ms: 0,
+            staffed: true,
+            in_hours: true,
+        }
+    }
+    /// Projected wait ÷ SLA (`default_sla_ms` when the load names none).
+    #[must_use]
+    #[allow(clippy::cast_precision_loss)]
+    pub fn pressure(&self, default_sla_ms: u64) -> f64 {
+        let sla = if self.sla_ms == 0 {
+            default_sla_ms
+        } else {
+            self.sla_ms
+        };
+        self.projected_wait_ms as f64 / sla.max(1) as f64
+    }
+}
+
+/// Why the host should call in more humans.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CapacityReason {
+    /// A conversation needed a human and none is staffed.
+    NoHumanStaffed,
+    /// … outside service hours.
+    OutsideHours,
+    /// A soft escalation was held back because the projected wait is over the SLA.
+    HeldBack,
+    /// An escalation went to a queue whose projected wait is over the SLA.
+    Overloaded,
+}
+
+/// A request for more human capacity (the elastic pool).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CapacityNeed {
+    /// The conversation.
+    pub conversation: ConversationId,
+    /// Its tenant.
+    pub tenant: TenantId,
+    /// The topic, which names the skill needed (see the policy's routes).
+    pub topic: Option<Topic>,
+    /// Why.
+    pub reason: CapacityReason,
+    /// Projected wait ÷ SLA seen.
+    pub pressure: f64,
+}
+
+/// A rule that fired, recorded in [`Decision::fired`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Rule {
+    /// Hard: the customer asked for a human.
+    ExplicitRequest,
+    /// The first explicit request got one clarifying offer.
+    ClarifyOffered,
+    /// Hard: a legal / safety / compliance topic.
+    HardTopic {
+        /// The topic.
+        topic: Topic,
+    },
+    /// Hard: the bot failed.
+    BotError,
+    /// Hard: too many consecutive fallbacks.
+    FallbackLoop {
+        /// How many.
+        count: u32,
+    },
+    /// Hard: a dispute by a top-tier customer or over a high order value.
+    Dispute {
+        /// Customer tier.
+        tier: u8,
+        /// Order value.
+        order_value: f64,
+    },
+    /// Hard: a guardrail rule with the `escalate` action.
+    Guardrail {
+        /// The rule.
+        rule: String,
+        /// Its action.
+        action: GuardAction,
+    },
+    /// Soft: the score jumped over the jump threshold.
+    ScoreJump,
+    /// Soft: the score stayed over the up threshold for k turns.
+    ScoreSustained {
+        /// Turns above.
+        turns: u32,
+    },
+    /// Soft escalation held back by load (would have escalated at the unshifted thresholds).
+    LoadGated,
+    /// Soft escalation suppressed by the cooldown after a hand-back.
+    Cooldown,
+    /// Soft escalation suppressed: the conversation reached its maximum of soft hand-offs.
+    MaxHandoffs,
+    /// No human staffed: degraded to callback or ticket.
+    NoHumanStaffed,
+    /// Outside service hours: degraded to callback or ticket.
+    OutsideHours,
+    /// A callback or ticket is already scheduled.
+    AlreadyScheduled,
+    /// A transfer is already pending.
+    AlreadyPending,
+    /// The host confirmed the task was queued.
+    Queued,
+    /// The transfer failed.
+    TransferFailed {
+        /// Why.
+        reason: TransferFailure,
+        /// Attempt that failed.
+        attempt: u32,
+    },
+    /// The host did not confirm the route request in time.
+    AckTimeout,
+    /// No human was assigned in time.
+    AssignTimeout,
+    /// The customer cancelled the transfer.
+    CustomerCancelled,
+    /// A human was assigned.
+    Assigned,
+    /// The human released the conversation.
+    HumanReleased,
+    /// Hand-back by rule: routine intent, score low for m turns.
+    HandBackRule {
+        /// Turns below the down threshold.
+        turns: u32,
+    },
+    /// The human accepted the hand-back.
+    HandBackAccepted,
+    /// The human declined the hand-back.
+    HandBackDeclined,
+    /// The human did not answer the hand-back offer in time.
+    HandBackTimeout,
+    /// The customer needs the human after all (hard trigger or score over the up threshold
+    /// during a hand-back offer).
+    HandBackInterrupted,
+}
+
+impl Rule {
+    /// Snake-case name (the serde tag).
+    #[must_use]
+    pub fn name(&self) -> &'static str {
+        match self {
+            Rule::ExplicitRequest => "explicit_request",
+            Rule::ClarifyOffered => "clarify_offered",
+            Rule::HardTopic { .. } => "hard_topic",
+            Rule::BotError => "bot_error",
+            Rule::FallbackLoop { .. } => "fallback_loop",
+            Rule::Dispute { .. } => "dispute",
+            Rule::Guardrail { .. } => "guardrail",
+            Rule::ScoreJump => "score_jump",
+            Rule::ScoreSustained { .. } => "score_sustained",
+            Rule::LoadGated => "load_gated",
+            Rule::Cooldown => "cooldown",
+            Rule::MaxHandoffs => "max_handoffs",
+            Rule::NoHumanStaffed => "no_human_staffed",
+            Rule::OutsideHours => "outside_hours",
+            Rule::AlreadyScheduled => "already_scheduled",
+            Rule::AlreadyPending => "already_pending",
+            Rule::Queued => "queued",
+            Rule::TransferFailed { .. } => "transfer_failed",
+            Rule::AckTimeout => "ack_timeout",
+            Rule::AssignTimeout => "assign_timeout",
+            Rule::CustomerCancelled => "customer_cancelled",
+            Rule::Assigned => "assigned",
+            Rule::HumanReleased => "human_released",
+            Rule::HandBackRule { .. } => "hand_back_rule",
+            Rule::HandBackAccepted => "hand_back_accepted",
+            Rule::HandBackDeclined => "hand_back_declined",
+            Rule::HandBackTimeout => "hand_back_timeout",
+            Rule::HandBackInterrupted => "hand_back_interrupted",
+        }
+    }
+
+    fn is_hard(&self) -> bool {
+        matches!(
+            self,
+            Rule::ExplicitRequest
+                | Rule::HardTopic { .. }
+                | Rule::BotError
+                | Rule::FallbackLoop { .. }
+                | Rule::Dispute { .. }
+                | Rule::Guardrail {
+                    action: GuardAction::Escalate,
+                    ..
+                }
+        )
+    }
+}
+
+/// Hard trigger or score.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Layer {
+    /// A hard trigger: never gated by load.
+    Hard,
+    /// The score with hysteresis: gated by load.
+    Soft,
+}
+
+/// Where an escalation went.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Route {
+    /// To a live human through the router.
+    Human,
+    /// A callback (no human staffed or outside hours).
+    Callback,
+    /// A ticket (no human staffed or outside hours).
+    Ticket,
+}
+
+impl From<Fallback> for Route {
+    fn from(f: Fallback) -> Self {
+        match f {
+            Fallback::Callback => Route::Callback,
+            Fallback::Ticket => Route::Ticket,
+        }
+    }
+}
+
+/// The decision's headline.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    /// Nothing changes hands.
+    Continue,
+    /// The bot asks once whether the customer wants a human.
+    Clarify,
+    /// Escalate.
+    Escalate {
+        /// Hard trigger or score.
+        layer: Layer,
+        /// Live human, callback or ticket.
+        route: Route,
+    },
+    /// A soft escalation that a quiet day would have made was held back by load.
+    HoldBack,
+    /// A failed transfer is retried.
+    Retry,
+    /// The pending transfer gave up (failures, timeouts): callback or ticket instead.
+    Degrade {
+        /// Callback or ticket.
+        route: Route,
+    },
+    /// The customer cancelled the pending transfer; back to the bot.
+    Cancelled,
+    /// A human joined.
+    Connected,
+    /// The bot offers the human to take the conversation back.
+    OfferHandBack,
+    /// The conversation is back with the bot.
+    HandBack,
+    /// The human keeps the conversation (hand-back declined or interrupted).
+    KeepHuman,
+    /// The outgoing reply must not be sent.
+    BlockReply,
+}
+
+impl Action {
+    /// Short name for tables: `escalate_hard_human`, `continue`, ….
+    #[must_use]
+    pub fn label(&self) -> String {
+        match self {
+            Action::Continue => "continue".into(),
+            Action::Clarify => "clarify".into(),
+            Action::Escalate { layer, route } => format!(
+                "escalate_{}_{}",
+                match layer {
+                    Layer::Hard => "hard",
+                    Layer::Soft => "soft",
+                },
+                route_name(*route)
+            ),
+            Action::HoldBack => "hold_back".into(),
+            Action::Retry => "retry".into(),
+            Action::Degrade { route } => format!("degrade_{}", route_name(*route)),
+            Action::Cancelled => "cancelled".into(),
+            Action::Connected => "connected".into(),
+            Action::OfferHandBack => "offer_hand_back".into(),
+            Action::HandBack => "hand_back".into(),
+            Action::KeepHuman => "keep_human".into(),
+            Action::BlockReply => "block_reply".into(),
+        }
+    }
+}
+
+fn route_name(r: Route) -> &'static str {
+    match r {
+        Route::Human => "human",
+        Route::Callback => "callback",
+        Route::Ticket => "ticket",
+    }
+}
+
+/// What the host tells the customer.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "notice", rename_all = "snake_case")]
+pub enum Notice {
+    /// "Would you like a person, or can I help with …?" (once per conversation).
+    Clarify,
+    /// "A person will join; the expected wait is …". The bot keeps helping meanwhile.
+    HumanPending {
+        /// Honest wait estimate (ms).
+        estimate_ms: u64,
+    },
+    /// "We will call you back."
+    CallbackScheduled,
+    /// "We opened a ticket."
+    TicketOpened,
+    /// "You are back with the assistant."
+    BackToBot,
+}
+
+/// Something the host must do.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "effect", rename_all = "snake_case")]
+pub enum Effect {
+    /// Route to a human: `router.arrive(now, handover.task.clone())`, then report
+    /// [`Signal::Queued`] (or [`Signal::TransferFailed`]).
+    Route(Box<Handover>),
+    /// Cancel the router task (`router.cancel`).
+    CancelRoute {
+        /// The task.
+        task: TaskId,
+    },
+    /// Schedule a callback with this hand-over.
+    Callback(Box<Handover>),
+    /// Open a ticket with this hand-over.
+    Ticket(Box<Handover>),
+    /// Tell the customer.
+    Notify(Notice),
+    /// Run an external classifier and answer with [`Signal::Classified`].
+    Classify {
+        /// Request id to answer with.
+        request: u64,
+        /// Which classifier (from the policy's `classifiers.external`).
+        classifier: String,
+        /// The turn's text.
+        text: String,
+    },
+    /// Do not send the outgoing reply.
+    BlockReply,
+    /// Store / forward / send this masked text instead of the original.
+    MaskText {
+        /// The masked text.
+        masked: String,
+    },
+    /// Offer the human to hand the conversation back (answer with
+    /// [`Signal::HandBackAccepted`] / [`Signal::HandBackDeclined`]).
+    OfferHandBack {
+        /// The agent.
+        agent: AgentId,
+    },
+    /// The bot has the conversation again; here is what happened meanwhile.
+    HandBack(Box<StretchSummary>),
+    /// More human capacity is needed (also reported through
+    /// [`CapacitySignal`](super::CapacitySignal) by the engine).
+    NeedCapacity(CapacityNeed),
+}
+
+/// A normalised feature of the score.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Feature {
+    /// Negative smoothed sentiment.
+    SentimentLevel,
+    /// Worsening sentiment.
+    SentimentTrend,
+    /// Consecutive fallbacks.
+    Fallbacks,
+    /// Repetitions (decayed).
+    Repetition,
+    /// Low intent confidence.
+    LowIntentConfidence,
+    /// Conversation length.
+    Length,
+    /// Customer tier.
+    Tier,
+    /// No-input timeouts (decayed).
+    NoInput,
+    /// Topic risk.
+    Topic,
+}
+
+/// One feature's part in the score.
+#[derive(Copy, Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Contribution {
+    /// The feature.
+    pub feature: Feature,
+    /// Its normalised value in `[0, 1]`.
+    pub value: f64,
+    /// Its weight.
+    pub weight: f64,
+    /// `weight * value` (the term of the weighted sum, before any logistic).
+    pub contribution: f64,
+}
+
+/// The thresholds a decision used.
+#[derive(Copy, Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Thresholds {
+    /// Up threshold after the load shift.
+    pub up: f64,
+    /// Jump threshold after the load shift.
+    pub jump: f64,
+    /// Hand-back threshold (not shifted).
+    pub down: f64,
+    /// The load shift applied to `up` and `jump`.
+    pub load_shift: f64,
+}
+
+/// The outcome of one observed signal, with everything needed to audit it.
+///
+/// # Example
+/// ```
+/// use switchboard::{Catalog, Time};
+/// use switchboard::escalation::*;
+/// let mut catalog = Catalog::new();
+/// let tenant = catalog.tenant("acme");
+/// let policy = EscalationPolicy::compile(PolicyConfig::default(), &mut catalog).unwrap();
+/// let classifier = BuiltinClassifier::new().unwrap();
+/// let mut conv = Conversation::new(ConversationId(1), tenant, Time::ZERO);
+/// let ctx = Context { policy: &policy, load: &Load::quiet(), classifier: &classifier, guardrail: None };
+/// let d = conv.observe(&ctx, Time::from_secs(5), Signal::Turn(Turn::customer("转人工!"))).unwrap();
+/// assert_eq!(d.action, Action::Escalate { layer: Layer::Hard, route: Route::Human });
+/// assert_eq!(d.fired, vec![Rule::ExplicitRequest]);
+/// assert_eq!(d.owner.name(), "pending_human");
+/// let audit = serde_json::to_string(&d).unwrap();   // serialisable for audit
+/// assert!(audit.contains("\"explicit_request\""));
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    /// The conversation.
+    pub conversation: ConversationId,
+    /// When.
+    pub at: Time,
+    /// Customer turns so far.
+    pub turn: u32,
+    /// The headline.
+    pub action: Action,
+    /// The owner after the decision.
+    pub owner: Owner,
+    /// Rules that fired, in evaluation order.
+    pub fired: Vec<Rule>,
+    /// Each feature's contribution.
+    pub contributions: [Contribution; 9],
+    /// The score.
+    pub score: f64,
+    /// Thresholds used.
+    pub thresholds: Thresholds,
+    /// The load seen.
+    pub load: Load,
+    /// Projected wait ÷ SLA.
+    pub pressure: f64,
+    /// The policy version.
+    pub policy_version: String,
+    /// What the host must do, in order.
+    pub effects: Vec<Effect>,
+}
+
+/// What a conversation needs from its surroundings for one decision.
+#[derive(Debug)]
+pub struct Context<'a, L, K> {
+    /// The policy.
+    pub policy: &'a EscalationPolicy,
+    /// The load source.
+    pub load: &'a L,
+    /// The synchronous classifier.
+    pub classifier: &'a K,
+    /// The guardrail, if any.
+    pub guardrail: Option<&'a Guardrail>,
+}
+
+const TRAJECTORY: usize = 32;
+const HITS_KEPT: usize = 32;
+const OPEN_REQUESTS: usize = 64;
+
+/// One conversation's state machine: evidence, score, hysteresis and ownership.
+///
+/// Drive it with [`Conversation::observe`]; every call returns a [`Decision`]. It reads no clock:
+/// call it with [`Signal::Tick`] at [`Conversation::poll_timeout`] for its timers. A call that
+/// returns an error changed nothing.
+///
+/// # Example
+/// ```
+/// use switchboard::{Catalog, Time};
+/// use switchboard::escalation::*;
+/// let mut catalog = Catalog::new();
+/// let tenant = catalog.tenant("acme");
+/// let policy = EscalationPolicy::compile(PolicyConfig::default(), &mut catalog).unwrap();
+/// let mut conv = Conversation::new(ConversationId(7), tenant, Time::ZERO);
+/// let ctx = Context { policy: &policy, load: &Load::quiet(), classifier: &(), guardrail: None };
+/// // Two turns of strong frustration: the score stays above the up threshold for k = 2 turns.
+/// let angry = || Signal::Turn(Turn::new(Speaker::Customer)
+///     .with(Evidence::Sentiment { value: -1.0, confidence: 1.0 })
+///     .with(Evidence::Topic { topic: Topic::Complaint, confidence: 1.0 }));
+/// let d1 = conv.observe(&ctx, Time::from_secs(1), angry()).unwrap();
+/// assert_eq!(d1.action, Action::Continue);
+/// let d2 = conv.observe(&ctx, Time::from_secs(2), angry()).unwrap();
+/// assert_eq!(d2.action, Action::Escalate { layer: Layer::Soft, route: Route::Human });
+/// // The host queues it, a human joins, and later releases it.
+/// let Some(Effect::Route(handover)) = d2.effects.first() else { panic!() };
+/// conv.observe(&ctx, Time::from_secs(3), Signal::Queued { task: handover.task.id }).unwrap();
+/// let d = conv.observe(&ctx, Time::from_secs(9), Signal::Assigned { agent: switchboard::AgentId(4) }).unwrap();
+/// assert_eq!(d.action, Action::Connected);
+/// let d = conv.observe(&ctx, Time::from_secs(99), Signal::HumanReleased).unwrap();
+/// assert_eq!(d.action, Action::HandBack);
+/// assert_eq!(conv.owner(), &Owner::Bot);
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Conversation {
+    id: ConversationId,
+    tenant: TenantId,
+    started: Time,
+    last: Time,
+    owner: Owner,
+    /// Customer turns in the conversation.
+    turn: u32,
+    /// Customer turns in the current bot or human stretch.
+    stretch_turns: u32,
+    // evidence
+    sentiment_level: f64,
+    sentiment_trend: f64,
+    sentiment_seen: bool,
+    fallbacks: u32,
+    repetition: f64,
+    no_input: f64,
+    intent_confidence: Option<f64>,
+    tier: u8,
+    order_value: f64,
+    topic_risk: f64,
+    last_topic: Option<Topic>,
+    topics: Vec<Topic>,
+    stretch_topics: Vec<Topic>,
+    // hysteresis
+    above: u32,
+    above_base: u32,
+    below: u32,
+    handoffs: u32,
+    soft_handoffs: u32,
+    hand_backs: u32,
+    cooldown_turn: u32,
+    cooldown_until: Time,
+    clarified: bool,
+    explicit_requests: u32,
+    scheduled: Option<Route>,
+    previous_agent: Option<AgentId>,
+    escalated_at: Option<Time>,
+    layer: Layer,
+    reasons: Vec<Rule>,
+    route_seq: u64,
+    // history
+    last_turns: VecDeque<TurnRecord>,
+    stretch_log: VecDeque<TurnRecord>,
+    signatures: VecDeque<Vec<u32>>,
+    trajectory: VecDeque<(u32, f64)>,
+    hits: VecDeque<Hit>,
+    next_request: u64,
+    open_requests: VecDeque<u64>,
+    /// Turns at which an escalation was decided (for metrics).
+    escalation_turns: Vec<u32>,
+}
+
+fn finite_in(field: &'static str, v: f64, lo: f64, hi: f64) -> Result<(), EscalationError> {
+    if v.is_finite() && v >= lo && v <= hi {
+        Ok(())
+    } else {
+        Err(EscalationError::InvalidNumber { field, value: v })
+    }
+}
+
+fn validate_evidence(e: &Evidence) -> Result<(), EscalationError> {
+    match e {
+        Evidence::Sentiment { value, confidence } => {
+            finite_in("sentiment.value", *value, -1.0, 1.0)?;
+            finite_in("sentiment.confidence", *confidence, 0.0, 1.0)
+        }
+        Evidence::IntentConfidence { value } => {
+            finite_in("intent_confidence.value", *value, 0.0, 1.0)
+        }
+        Evidence::ExplicitRequest { confidence } => {
+            finite_in("explicit_request.confidence", *confidence, 0.0, 1.0)
+        }
+        Evidence::Repetition { similarity } => {
+            finite_in("repetition.similarity", *similarity, 0.0, 1.0)
+        }
+        Evidence::Topic { confidence, .. } => finite_in("topic.confidence", *confidence, 0.0, 1.0),
+        Evidence::Customer { order_value, .. } => {
+            finite_in("customer.order_value", *order_value, 0.0, f64::MAX)
+        }
+        Evidence::Dispute { order_value } => {
+            finite_in("dispute.order_value", *order_value, 0.0, f64::MAX)
+        }
+        Evidence::Fallback | Evidence::BotError | Evidence::NoInput => Ok(()),
+    }
+}
+
+fn push_bounded<T>(q: &mut VecDeque<T>, v: T, cap: usize) {
+    if cap == 0 {
+        return;
+    }
+    while q.len() >= cap {
+        q.pop_front();
+    }
+    q.push_back(v);
+}
+
+fn clamp01(v: f64) -> f64 {
+    if v.is_nan() { 0.0 } else { v.clamp(0.0, 1.0) }
+}
+
+impl Conversation {
+    /// A new conversation, owned by the bot.
+    #[must_use]
+    pub fn new(id: ConversationId, tenant: TenantId, now: Time) -> Self {
+        Conversation {
+            id,
+            tenant,
+            started: now,
+            last: now,
+            owner: Owner::Bot,
+            turn: 0,
+            stretch_turns: 0,
+            sentiment_level: 0.0,
+            sentiment_trend: 0.0,
+            sentiment_seen: false,
+            fallbacks: 0,
+            repetition: 0.0,
+            no_input: 0.0,
+            intent_confidence: None,
+            tier: 0,
+            order_value: 0.0,
+            topic_risk: 0.0,
+            last_topic: None,
+            topics: Vec::new(),
+            stretch_topics: Vec::new(),
+            above: 0,
+            above_base: 0,
+            below: 0,
+            handoffs: 0,
+            soft_handoffs: 0,
+            hand_backs: 0,
+            cooldown_turn: 0,
+            cooldown_until: Time::ZERO,
+            clarified: false,
+            explicit_requests: 0,
+            scheduled: None,
+            previous_agent: None,
+            escalated_at: None,
+            layer: Layer::Soft,
+            reasons: Vec::new(),
+            route_seq: 0,
+            last_turns: VecDeque::new(),
+            stretch_log: VecDeque::new(),
+            signatures: VecDeque::new(),
+            trajectory: VecDeque::new(),
+            hits: VecDeque::new(),
+            next_request: 0,
+            open_requests: VecDeque::new(),
+            escalation_turns: Vec::new(),
+        }
+    }
+
+    /// The conversation id.
+    #[must_use]
+    pub fn id(&self) -> ConversationId {
+        self.id
+    }
+    /// The tenant.
+    #[must_use]
+    pub fn tenant(&self) -> TenantId {
+        self.tenant
+    }
+    /// When it started.
+    #[must_use]
+    pub fn started(&self) -> Time {
+        self.started
+    }
+    /// The owner.
+    #[must_use]
+    pub fn owner(&self) -> &Owner {
+        &self.owner
+    }
+    /// Customer turns so far.
+    #[must_use]
+    pub fn turns(&self) -> u32 {
+        self.turn
+    }
+    /// Escalations so far (hard and soft, live or callback / ticket).
+    #[must_use]
+    pub fn handoffs(&self) -> u32 {
+        self.handoffs
+    }
+    /// Hand-backs to the bot so far.
+    #[must_use]
+    pub fn hand_backs(&self) -> u32 {
+        self.hand_backs
+    }
+    /// Explicit requests for a human so far.
+    #[must_use]
+    pub fn explicit_requests(&self) -> u32 {
+        self.explicit_requests
+    }
+    /// Customer turns at which an escalation was decided.
+    #[must_use]
+    pub fn escalation_turns(&self) -> &[u32] {
+        &self.escalation_turns
+    }
+    /// The smoothed sentiment level in `[-1, 1]`.
+    #[must_use]
+    pub fn sentiment(&self) -> f64 {
+        self.sentiment_level
+    }
+    /// The current score under `policy` (what the next decision would start from).
+    #[must_use]
+    pub fn score(&self, policy: &EscalationPolicy) -> f64 {
+        self.contributions(policy).1
+    }
+
+    /// When the host should call [`observe`](Conversation::observe) with [`Signal::Tick`].
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Time> {
+        self.owner.deadline()
+    }
+
+    /// Feeds one signal at `now` and decides.
+    ///
+    /// # Errors
+    /// * [`EscalationError::TimeWentBackwards`] when `now` is before the last call;
+    /// * [`EscalationError::InvalidNumber`] for NaN, infinite or out-of-range evidence;
+    /// * [`EscalationError::InvalidTransition`] for an ownership signal that does not fit the
+    ///   current owner (e.g. `Assigned` while the bot owns the conversation);
+    /// * [`EscalationError::UnknownRequest`] for a classifier answer nobody asked for.
+    ///
+    /// The conversation is unchanged after an error.
+    ///
+    /// # Complexity
+    /// `O(evidence + text)`: constant work per piece of evidence, one normalisation and automaton
+    /// pass over the text, and a comparison with the last `repetition_window` customer turns.
+    pub fn observe<L: super::LoadSource, K: Classifier>(
+        &mut self,
+        ctx: &Context<'_, L, K>,
+        now: Time,
+        signal: Signal,
+    ) -> Result<Decision, EscalationError> {
+        if now < self.last {
+            return Err(EscalationError::TimeWentBackwards {
+                last: self.last,
+                now,
+            });
+        }
+        self.check(&signal)?;
+        let policy = ctx.policy;
+        let mut fired = Vec::new();
+        let mut effects = Vec::new();
+        let mut evidence = Vec::new();
+        let mut advancing = false;
+        let mut control = None;
+        match signal {
+            Signal::Turn(turn) => {
+                advancing = turn.speaker == Speaker::Customer;
+                evidence = self.take_turn(ctx, now, turn, &mut fired, &mut effects);
+            }
+            Signal::Evidence(e) => evidence.push(e),
+            Signal::Classified {
+                request,
+                evidence: ev,
+            } => {
+                self.open_requests.retain(|&r| r != request);
+                evidence = ev;
+            }
+            other => control = Some(other),
+        }
+        self.last = now;
+        for e in &evidence {
+            self.apply(policy, e);
+        }
+        self.hard_triggers(policy, &evidence, &mut fired);
+        let hard = fired.iter().any(Rule::is_hard);
+        // ----- score and thresholds
+        let (contributions, score) = self.contributions(policy);
+        let load = ctx.load.load(self.tenant, self.last_topic);
+        let pressure = load.pressure(policy.cfg.routing.sla_ms);
+        let gate = &policy.cfg.load;
+        let shift = (gate.slope * (pressure - 1.0)).clamp(-gate.max_relax, gate.max_raise);
+        let shift = if shift.is_finite() {
+            shift
+        } else {
+            gate.max_raise
+        };
+        let y = &policy.cfg.hysteresis;
+        let thresholds = Thresholds {
+            up: y.up_threshold + shift,
+            jump: y.jump_threshold + shift,
+            down: policy.cfg.hand_back.down_threshold,
+            load_shift: shift,
+        };
+        let mut action = Action::Continue;
+        match self.owner.clone() {
+            Owner::Bot => {
+                if advancing {
+                    self.above = if score >= thresholds.up {
+                        self.above.saturating_add(1)
+                    } else {
+                        0
+                    };
+                    self.above_base = if score >= y.up_threshold {
+                        self.above_base.saturating_add(1)
+                    } else {
+                        0
+                    };
+                }
+                let mut soft = false;
+                if !hard {
+                    let jump = score >= thresholds.jump;
+                    let eff = jump || (advancing && self.above >= y.k_turns);
+                    let base =
+                        score >= y.jump_threshold || (advancing && self.above_base >= y.k_turns);
+                    if eff || base {
+                        if self.stretch_turns < self.cooldown_turn || now < self.cooldown_until {
+                            fired.push(Rule::Cooldown);
+                        } else if self.soft_handoffs >= y.max_handoffs {
+                            fired.push(Rule::MaxHandoffs);
+                        } else if eff {
+                            fired.push(if jump {
+                                Rule::ScoreJump
+                            } else {
+                                Rule::ScoreSustained { turns: self.above }
+                            });
+                            soft = true;
+                        } else {
+                            fired.push(Rule::LoadGated);
+                            action = Action::HoldBack;
+                            effects.push(Effect::NeedCapacity(
+                                self.need(CapacityReason::HeldBack, pressure),
+                            ));
+                        }
+                    }
+                }
+                let only_explicit = fired
+                    .iter()
+                    .filter(|r| r.is_hard())
+                    .all(|r| matches!(r, Rule::ExplicitRequest));
+                if hard && only_explicit && policy.cfg.hard.clarify_once && !self.clarified {
+                    self.clarified = true;
+                    fired.push(Rule::ClarifyOffered);
+                    action = Action::Clarify;
+                    effects.push(Effect::Notify(Notice::Clarify));
+                } else if hard || soft {
+                    let layer = if hard { Layer::Hard } else { Layer::Soft };
+                    let env = Env {
+                        now,
+                        score,
+                        load,
+                        pressure,
+                    };
+                    action = self.escalate(ctx, &env, layer, &mut fired, &mut effects);
+                }
+            }
+            Owner::PendingHuman { .. } => {
+                if hard {
+                    fired.push(Rule::AlreadyPending);
+                    effects.push(Effect::Notify(Notice::HumanPending {
+                        estimate_ms: load.projected_wait_ms,
+                    }));
+                }
+            }
+            Owner::Human { agent, .. } => {
+                if advancing && policy.cfg.hand_back.by_rule {
+                    let routine = self
+                        .last_topic
+                        .is_none_or(|t| policy.cfg.hand_back.routine_topics.contains(&t));
+                    self.below = if score < thresholds.down && routine && !hard {
+                        self.below.saturating_add(1)
+                    } else {
+                        0
+                    };
+                    if self.below >= policy.cfg.hand_back.m_turns {
+                        fired.push(Rule::HandBackRule { turns: self.below });
+                        self.owner = Owner::HandBackOffered {
+                            agent,
+                            since: self.human_since(now),
+                            deadline: now.plus_millis(policy.cfg.hand_back.offer_timeout_ms),
+                        };
+                        action = Action::OfferHandBack;
+                        effects.push(Effect::OfferHandBack { agent });
+                    }
+                }
+            }
+            Owner::HandBackOffered { agent, since, .. } => {
+                if hard || (advancing && score >= thresholds.up) {
+                    fired.push(Rule::HandBackInterrupted);
+                    self.owner = Owner::Human { agent, since };
+                    self.below = 0;
+                    action = Action::KeepHuman;
+                }
+            }
+        }
+        if let Some(signal) = control {
+            let env = Env {
+                now,
+                score,
+                load,
+                pressure,
+            };
+            action = self.control(ctx, &env, signal, &mut fired, &mut effects);
+        }
+        if action == Action::Continue && effects.iter().any(|e| matches!(e, Effect::BlockReply)) {
+            action = Action::BlockReply;
+        }
+        Ok(Decision {
+            conversation: self.id,
+            at: now,
+            turn: self.turn,
+            action,
+            owner: self.owner.clone(),
+            fired,
+            contributions,
+            score,
+            thresholds,
+            load,
+            pressure,
+            policy_version: policy.cfg.version.clone(),
+            effects,
+        })
+    }
+
+    /// Validates a signal against the current state without changing anything.
+    fn check(&self, signal: &Signal) -> Result<(), EscalationError> {
+        let bad = || EscalationError::InvalidTransition {
+            owner: self.owner.name(),
+            signal: signal.name(),
+        };
+        match signal {
+            Signal::Turn(t) => t.evidence.iter().try_for_each(validate_evidence),
+            Signal::Evidence(e) => validate_evidence(e),
+            Signal::Classified { request, evidence } => {
+                if !self.open_requests.contains(request) {
+                    return Err(EscalationError::UnknownRequest(*request));
+                }
+                evidence.iter().try_for_each(validate_evidence)
+            }
+            Signal::Tick => Ok(()),
+            Signal::Queued { task } => match &self.owner {
+                Owner::PendingHuman { task: t, .. } if t == task => Ok(()),
+                _ => Err(bad()),
+            },
+            Signal::Assigned { .. } | Signal::HumanReleased => {
+                if self.owner.is_human_side()
+                    && !(matches!(signal, Signal::HumanReleased)
+                        && matches!(self.owner, Owner::PendingHuman { .. }))
+                {
+                    Ok(())
+                } else {
+                    Err(bad())
+                }
+            }
+            Signal::TransferFailed { .. } | Signal::CustomerCancelled => match self.owner {
+                Owner::PendingHuman { .. } => Ok(()),
+                _ => Err(bad()),
+            },
+            Signal::HandBackAccepted | Signal::HandBackDeclined => match self.owner {
+                Owner::HandBackOffered { .. } => Ok(()),
+                _ => Err(bad()),
+            },
+        }
+    }
+
+    /// Runs the classifier, repetition detection and the guardrail over a turn; records it.
+    fn take_turn<L: super::LoadSource, K: Classifier>(
+        &mut self,
+        ctx: &Context<'_, L, K>,
+        now: Time,
+        turn: Turn,
+        fired: &mut Vec<Rule>,
+        effects: &mut Vec<Effect>,
+    ) -> Vec<Evidence> {
+        let policy = ctx.policy;
+        let customer = turn.speaker == Speaker::Customer;
+        let mut evidence = turn.evidence;
+        if customer {
+            self.turn = self.turn.saturating_add(1);
+            self.stretch_turns = self.stretch_turns.saturating_add(1);
+            let d = policy.cfg.score.decay;
+            self.repetition *= d;
+            self.no_input *= d;
+        }
+        if turn.speaker == Speaker::Bot && !evidence.iter().any(|e| matches!(e, Evidence::Fallback))
+        {
+            self.fallbacks = 0;
+        }
+        let mut stored = None;
+        if let Some(text) = &turn.text {
+            let norm = normalize(text);
+            ctx.classifier.classify(
+                TurnView {
+                    speaker: turn.speaker,
+                    text,
+                    normalized: norm.text(),
+                },
+                &mut evidence,
+            );
+            if customer && policy.cfg.classifiers.repetition {
+                let sig = signature(text);
+                let best = self
+                    .signatures
+                    .iter()
+                    .map(|s| similarity(s, &sig))
+                    .fold(0.0, f64::max);
+                if best >= policy.cfg.classifiers.repetition_similarity {
+                    evidence.push(Evidence::Repetition { similarity: best });
+                }
+                push_bounded(
+                    &mut self.signatures,
+                    sig,
+                    policy.cfg.classifiers.repetition_window,
+                );
+            }
+            if let Some(g) = ctx.guardrail {
+                let scan = g.scan(self.tenant, turn.speaker, text);
+                for h in &scan.hits {
+                    push_bounded(&mut self.hits, h.clone(), HITS_KEPT);
+                    if h.action >= GuardAction::Flag {
+                        let r = Rule::Guardrail {
+                            rule: h.rule.clone(),
+                            action: h.action,
+                        };
+                        if !fired.contains(&r) {
+                            fired.push(r);
+                        }
+                    }
+                }
+                if turn.speaker != Speaker::Customer
+                    && scan.hits.iter().any(|h| h.action == GuardAction::Block)
+                {
+                    effects.push(Effect::BlockReply);
+                }
+                if let Some(m) = scan.masked {
+                    stored = Some(m.clone());
+                    effects.push(Effect::MaskText { masked: m });
+                }
+            }
+            if customer {
+                for name in &policy.cfg.classifiers.external {
+                    let request = self.next_request;
+                    self.next_request = self.next_request.wrapping_add(1);
+                    push_bounded(&mut self.open_requests, request, OPEN_REQUESTS);
+                    effects.push(Effect::Classify {
+                        request,
+                        classifier: name.clone(),
+                        text: text.clone(),
+                    });
+                }
+            }
+        }
+        let blocked = effects.iter().any(|e| matches!(e, Effect::BlockReply));
+        let rec = TurnRecord {
+            at: now,
+            speaker: turn.speaker,
+            text: if blocked { None } else { stored.or(turn.text) },
+        };
+        let keep = policy.cfg.routing.last_turns;
+        if self.owner.is_human_side() {
+            push_bounded(&mut self.stretch_log, rec.clone(), keep);
+        }
+        push_bounded(&mut self.last_turns, rec, keep);
+        evidence
+    }
+
+    /// Folds one piece of evidence into the state.
+    fn apply(&mut self, policy: &EscalationPolicy, e: &Evidence) {
+        let s = &policy.cfg.score;
+        match *e {
+            Evidence::Sentiment { value, confidence } => {
+                let old = self.sentiment_level;
+                let a = s.sentiment_alpha * confidence;
+                self.sentiment_level = (old + a * (value - old)).clamp(-1.0, 1.0);
+                self.sentiment_trend +=
+                    s.sentiment_alpha * ((self.sentiment_level - old) - self.sentiment_trend);
+                self.sentiment_seen = true;
+                push_bounded(
+                    &mut self.trajectory,
+                    (self.turn, self.sentiment_level),
+                    TRAJECTORY,
+                );
+            }
+            Evidence::IntentConfidence { value } => self.intent_confidence = Some(value),
+            Evidence::Fallback => self.fallbacks = self.fallbacks.saturating_add(1),
+            Evidence::ExplicitRequest { confidence } => {
+                if confidence >= policy.cfg.hard.explicit_min_confidence {
+                    self.explicit_requests = self.explicit_requests.saturating_add(1);
+                }
+            }
+            Evidence::Repetition { similarity } => self.repetition += similarity,
+            Evidence::Topic { topic, confidence } => {
+                self.last_topic = Some(topic);
+                let risk = s.topic_risk.get(&topic).copied().unwrap_or(0.0) * confidence;
+                self.topic_risk = self.topic_risk.max(risk);
+                if !self.topics.contains(&topic) {
+                    self.topics.push(topic);
+                }
+                if !self.stretch_topics.contains(&topic) {
+                    self.stretch_topics.push(topic);
+                }
+            }
+            Evidence::Customer { tier, order_value } => {
+                self.tier = tier;
+                self.order_value = order_value;
+            }
+            Evidence::Dispute { order_value } => {
+                self.order_value = self.order_value.max(order_value);
+            }
+            Evidence::NoInput => self.no_input += 1.0,
+            Evidence::BotError => {}
+        }
+    }
+
+    /// Hard triggers fired by this input's evidence.
+    fn hard_triggers(
+        &self,
+        policy: &EscalationPolicy,
+        evidence: &[Evidence],
+        fired: &mut Vec<Rule>,
+    ) {
+        let h = &policy.cfg.hard;
+        let mut push = |r: Rule| {
+            if !fired.contains(&r) {
+                fired.push(r);
+            }
+        };
+        for e in evidence {
+            match *e {
+                Evidence::ExplicitRequest { confidence }
+                    if h.explicit_request && confidence >= h.explicit_min_confidence =>
+                {
+                    push(Rule::ExplicitRequest);
+                }
+                Evidence::Topic { topic, confidence }
+                    if h.topics.contains(&topic) && confidence >= h.topic_min_confidence =>
+                {
+                    push(Rule::HardTopic { topic });
+                }
+                Evidence::BotError if h.bot_error => push(Rule::BotError),
+                Evidence::Dispute { order_value } => {
+                    let v = self.order_value.max(order_value);
+                    if self.tier >= h.dispute_min_tier || v >= h.dispute_min_order_value {
+                        push(Rule::Dispute {
+                            tier: self.tier,
+                            order_value: v,
+                        });
+                    }
+                }
+                Evidence::Fallback => {
+                    if let Some(m) = h.max_consecutive_fallbacks {
+                        if self.fallbacks >= m {
+                            push(Rule::FallbackLoop {
+                                count: self.fallbacks,
+                            });
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Each feature's contribution and the score.
+    fn contributions(&self, policy: &EscalationPolicy) -> ([Contribution; 9], f64) {
+        let s = &policy.cfg.score;
+        let w = &s.weights;
+        let ratio = |a: f64, b: f64| clamp01(a / b);
+        let features = [
+            (
+                Feature::SentimentLevel,
+                w.sentiment_level,
+                clamp01(-self.sentiment_level),
+            ),
+            (
+                Feature::SentimentTrend,
+                w.sentiment_trend,
+                ratio(-self.sentiment_trend, s.trend_saturation),
+            ),
+            (
+                Feature::Fallbacks,
+                w.fallbacks,
+                ratio(f64::from(self.fallbacks), f64::from(s.fallback_saturation)),
+            ),
+            (
+                Feature::Repetition,
+                w.repetition,
+                ratio(self.repetition, s.repetition_saturation),
+            ),
+            (
+                Feature::LowIntentConfidence,
+                w.low_intent_confidence,
+                self.intent_confidence.map_or(0.0, |c| clamp01(1.0 - c)),
+            ),
+            (
+                Feature::Length,
+                w.length,
+                ratio(
+                    f64::from(self.stretch_turns),
+                    f64::from(s.length_saturation),
+                ),
+            ),
+            (
+                Feature::Tier,
+                w.tier,
+                ratio(f64::from(self.tier), f64::from(s.tier_saturation)),
+            ),
+            (Feature::NoInput, w.no_input, ratio(self.no_input, 3.0)),
+            (Feature::Topic, w.topic, clamp01(self.topic_risk)),
+        ];
+        let mut sum = 0.0;
+        let out = features.map(|(feature, weight, value)| {
+            let contribution = weight * value;
+            sum += contribution;
+            Contribution {
+                feature,
+                value,
+                weight,
+                contribution,
+            }
+        });
+        let score = match &s.logistic {
+            Some(l) => 1.0 / (1.0 + (-(l.bias + l.scale * sum)).exp()),
+            None => sum,
+        };
+        (out, score)
+    }
+
+    fn need(&self, reason: CapacityReason, pressure: f64) -> CapacityNeed {
+        CapacityNeed {
+            conversation: self.id,
+            tenant: self.tenant,
+            topic: self.last_topic,
+            reason,
+            pressure,
+        }
+    }
+
+    fn human_since(&self, now: Time) -> Time {
+        match self.owner {
+            Owner::Human { since, .. } | Owner::HandBackOffered { since, .. } => since,
+            _ => now,
+        }
+    }
+
+    /// Builds the router task and hand-over packet.
+    fn handover<L, K: Classifier>(
+        &mut self,
+        ctx: &Context<'_, L, K>,
+        env: &Env,
+        layer: Layer,
+    ) -> Handover {
+        let r = &ctx.policy.cfg.routing;
+        self.route_seq = self.route_seq.wrapping_add(1);
+        let id = TaskId(self.id.0.wrapping_shl(8) | (self.route_seq & 0xff));
+        let topic = self
+            .reasons
+            .iter()
+            .find_map(|r| match r {
+                Rule::HardTopic { topic } => Some(*topic),
+                _ => None,
+            })
+            .or(self.last_topic);
+        let class = u8::from(self.tier >= r.class_tier) + u8::from(layer == Layer::Hard);
+        let base = r.priority_per_tier * f64::from(self.tier)
+            + r.priority_per_score * env.score.max(0.0)
+            + r.priority_per_log_order_value * self.order_value.max(0.0).ln_1p();
+        let base = if base.is_finite() { base } else { 0.0 };
+        let mut prefs = Preferences::default();
+        if r.prefer_previous_agent {
+            if let Some(a) = self.previous_agent {
+                prefs = prefs.agent(a);
+            }
+        }
+        let task = TaskSpec {
+            id,
+            tenant: self.tenant,
+            channel: r.channel,
+            requirements: ctx.policy.requirements(topic),
+            preferences: prefs,
+            customer: CustomerProfile {
+                value_tier: self.tier,
+                sentiment: self.sentiment_level.clamp(-1.0, 1.0),
+            },
+            priority: Priority { class, base },
+            sla_ms: Some(r.sla_ms),
+            max_wait_ms: None,
+            created_at: Some(self.escalated_at.unwrap_or(env.now).min(env.now)),
+            strategy: None,
+            fanout: None,
+        };
+        let last_turns: Vec<TurnRecord> = self.last_turns.iter().cloned().collect();
+        let packet = HandoverPacket {
+            summary: ctx.classifier.summarize(&last_turns),
+            reasons: self.reasons.clone(),
+            last_turns,
+            topics: self.topics.clone(),
+            sentiment: self.trajectory.iter().copied().collect(),
+            guardrail_hits: self.hits.iter().cloned().collect(),
+            score: env.score,
+            tier: self.tier,
+            order_value: self.order_value,
+            previous_agent: self.previous_agent,
+            wait_estimate_ms: env.load.projected_wait_ms,
+        };
+        Handover {
+            task,
+            goal: if topic == Some(Topic::PreSale) {
+                Goal::Convert
+            } else {
+                Goal::Resolve
+            },
+            packet,
+        }
+    }
+
+    fn escalate<L, K: Classifier>(
+        &mut self,
+        ctx: &Context<'_, L, K>,
+        env: &Env,
+        layer: Layer,
+        fired: &mut Vec<Rule>,
+        effects: &mut Vec<Effect>,
+    ) -> Action {
+        let p = &ctx.policy.cfg;
+        let route = if !env.load.staffed {
+            fired.push(Rule::NoHumanStaffed);
+            Route::from(p.pending.fallback)
+        } else if !env.load.in_hours {
+            fired.push(Rule::OutsideHours);
+            Route::from(p.pending.fallback)
+        } else {
+            Route::Human
+        };
+        if route != Route::Human && self.scheduled.is_some() {
+            fired.push(Rule::AlreadyScheduled);
+            effects.push(Effect::Notify(match route {
+                Route::Ticket => Notice::TicketOpened,
+                _ => Notice::CallbackScheduled,
+            }));
+            return Action::Continue;
+        }
+        self.handoffs = self.handoffs.saturating_add(1);
+        if layer == Layer::Soft {
+            self.soft_handoffs = self.soft_handoffs.saturating_add(1);
+        }
+        self.escalation_turns.push(self.turn);
+        self.above = 0;
+        self.above_base = 0;
+        self.escalated_at = Some(env.now);
+        self.layer = layer;
+        self.reasons = fired
+            .iter()
+            .filter(|r| r.is_hard() || matches!(r, Rule::ScoreJump | Rule::ScoreSustained { .. }))
+            .cloned()
+            .collect();
+        let h = self.handover(ctx, env, layer);
+        match route {
+            Route::Human => {
+                self.scheduled = None;
+                self.owner = Owner::PendingHuman {
+                    since: env.now,
+                    task: h.task.id,
+                    queued: false,
+                    attempt: 1,
+                    ack_deadline: env.now.plus_millis(p.pending.ack_timeout_ms),
+                    assign_deadline: env.now.plus_millis(p.pending.assign_timeout_ms),
+                };
+                effects.push(Effect::Route(Box::new(h)));
+                effects.push(Effect::Notify(Notice::HumanPending {
+                    estimate_ms: env.load.projected_wait_ms,
+                }));
+                if env.pressure > 1.0 {
+                    effects.push(Effect::NeedCapacity(
+                        self.need(CapacityReason::Overloaded, env.pressure),
+                    ));
+                }
+            }
+            Route::Callback | Route::Ticket => {
+                self.scheduled = Some(route);
+                self.offline(route, h, effects);
+                let reason = if env.load.staffed {
+                    CapacityReason::OutsideHours
+                } else {
+                    CapacityReason::NoHumanStaffed
+                };
+                effects.push(Effect::NeedCapacity(self.need(reason, env.pressure)));
+            }
+        }
+        Action::Escalate { layer, route }
+    }
+
+    fn offline(&mut self, route: Route, h: Handover, effects: &mut Vec<Effect>) {
+        if route == Route::Ticket {
+            effects.push(Effect::Ticket(Box::new(h)));
+            effects.push(Effect::Notify(Notice::TicketOpened));
+        } else {
+            effects.push(Effect::Callback(Box::new(h)));
+            effects.push(Effect::Notify(Notice::CallbackScheduled));
+        }
+    }
+
+    /// The pending transfer gives up: callback or ticket, back to the bot.
+    fn degrade<L, K: Classifier>(
+        &mut self,
+        ctx: &Context<'_, L, K>,
+        env: &Env,
+        effects: &mut Vec<Effect>,
+    ) -> Action {
+        let route = Route::from(ctx.policy.cfg.pending.fallback);
+        let h = self.handover(ctx, env, self.layer);
+        self.owner = Owner::Bot;
+        self.scheduled = Some(route);
+        self.offline(route, h, effects);
+        effects.push(Effect::NeedCapacity(
+            self.need(CapacityReason::Overloaded, env.pressure),
+        ));
+        Action::Degrade { route }
+    }
+
+    fn start_human(&mut self, agent: AgentId, now: Time) {
+        self.owner = Owner::Human { agent, since: now };
+        self.previous_agent = Some(agent);
+        self.reset_stretch();
+        self.stretch_log.clear();
+    }
+
+    fn reset_stretch(&mut self) {
+        self.stretch_turns = 0;
+        self.fallbacks = 0;
+        self.repetition = 0.0;
+        self.no_input = 0.0;
+        self.intent_confidence = None;
+        self.topic_risk = 0.0;
+        self.stretch_topics.clear();
+        self.above = 0;
+        self.above_base = 0;
+        self.below = 0;
+    }
+
+    fn hand_back<L, K: Classifier>(
+        &mut self,
+        ctx: &Context<'_, L, K>,
+        now: Time,
+        effects: &mut Vec<Effect>,
+    ) -> Action {
+        let agent = self
+            .owner
+            .agent()
+            .or(self.previous_agent)
+            .unwrap_or(AgentId(0));
+        let log: Vec<TurnRecord> = self.stretch_log.iter().cloned().collect();
+        let summary = StretchSummary {
+            agent,
+            from: self.human_since(now),
+            to: now,
+            customer_turns: self.stretch_turns,
+            summary: ctx.classifier.summarize(&log),
+            last_turns: log,
+            topics: self.stretch_topics.clone(),
+        };
+        self.owner = Owner::Bot;
+        self.hand_backs = self.hand_backs.saturating_add(1);
+        self.reset_stretch();
+        self.stretch_log.clear();
+        self.scheduled = None;
+        self.cooldown_turn = ctx.policy.cfg.hysteresis.cooldown_turns;
+        self.cooldown_until = now.plus_millis(ctx.policy.cfg.hysteresis.cooldown_ms);
+        effects.push(Effect::HandBack(Box::new(summary)));
+        effects.push(Effect::Notify(Notice::BackToBot));
+        Action::HandBack
+    }
+
+    /// Ownership signals and timers (already validated by `check`).
+    fn control<L, K: Classifier>(
+        &mut self,
+        ctx: &Context<'_, L, K>,
+        env: &Env,
+        signal: Signal,
+        fired: &mut Vec<Rule>,
+        effects: &mut Vec<Effect>,
+    ) -> Action {
+        let now = env.now;
+        let p = &ctx.policy.cfg;
+        match (self.owner.clone(), signal) {
+            (Owner::PendingHuman { .. }, Signal::Queued { .. }) => {
+                if let Owner::PendingHuman { queued, .. } = &mut self.owner {
+                    *queued = true;
+                }
+                fired.push(Rule::Queued);
+                Action::Continue
+            }
+            (_, Signal::Assigned { agent }) => {
+                fired.push(Rule::Assigned);
+                self.start_human(agent, now);
+                Action::Connected
+            }
+            (Owner::PendingHuman { task, .. }, Signal::CustomerCancelled) => {
+                fired.push(Rule::CustomerCancelled);
+                self.owner = Owner::Bot;
+                effects.push(Effect::CancelRoute { task });
+                Action::Cancelled
+            }
+            (Owner::PendingHuman { attempt, task, .. }, Signal::TransferFailed { reason }) => {
+                fired.push(Rule::TransferFailed { reason, attempt });
+                self.retry_or_degrade(ctx, env, attempt, task, false, effects)
+            }
+            (
+                Owner::PendingHuman {
+                    queued,
+                    ack_deadline,
+                    assign_deadline,
+                    attempt,
+                    task,
+                    ..
+                },
+                Signal::Tick,
+            ) => {
+                if now >= assign_deadline {
+                    fired.push(Rule::AssignTimeout);
+                    effects.push(Effect::CancelRoute { task });
+                    self.degrade(ctx, env, effects)
+                } else if !queued && now >= ack_deadline {
+                    fired.push(Rule::AckTimeout);
+                    self.retry_or_degrade(ctx, env, attempt, task, true, effects)
+                } else {
+                    Action::Continue
+                }
+            }
+            (Owner::Human { .. } | Owner::HandBackOffered { .. }, Signal::HumanReleased) => {
+                fired.push(Rule::HumanReleased);
+                self.hand_back(ctx, now, effects)
+            }
+            (Owner::HandBackOffered { .. }, Signal::HandBackAccepted) => {
+                fired.push(Rule::HandBackAccepted);
+                self.hand_back(ctx, now, effects)
+            }
+            (Owner::HandBackOffered { agent, since, .. }, Signal::HandBackDeclined) => {
+                fired.push(Rule::HandBackDeclined);
+                self.owner = Owner::Human { agent, since };
+                self.below = 0;
+                Action::KeepHuman
+            }
+            (Owner::HandBackOffered { deadline, .. }, Signal::Tick) if now >= deadline => {
+                fired.push(Rule::HandBackTimeout);
+                self.hand_back(ctx, now, effects)
+            }
+            _ => {
+                let _ = p;
+                Action::Continue
+            }
+        }
+    }
+
+    fn retry_or_degrade<L, K: Classifier>(
+        &mut self,
+        ctx: &Context<'_, L, K>,
+        env: &Env,
+        attempt: u32,
+        task: TaskId,
+        cancel_old: bool,
+        effects: &mut Vec<Effect>,
+    ) -> Action {
+        let p = &ctx.policy.cfg.pending;
+        if cancel_old {
+            effects.push(Effect::CancelRoute { task });
+        }
+        if attempt < p.max_transfer_attempts {
+            let h = self.handover(ctx, env, self.layer);
+            if let Owner::PendingHuman {
+                task,
+                queued,
+                attempt: a,
+                ack_deadline,
+                ..
+            } = &mut self.owner
+            {
+                *task = h.task.id;
+                *queued = false;
+                *a = attempt.saturating_add(1);
+                *ack_deadline = env.now.plus_millis(p.ack_timeout_ms);
+            }
+            effects.push(Effect::Route(Box::new(h)));
+            Action::Retry
+        } else {
+            self.degrade(ctx, env, effects)
+        }
+    }
+}
+
+/// Values shared by the steps of one decision.
+struct Env {
+    now: Time,
+    score: f64,
+    load: Load,
+    pressure: f64,
+}

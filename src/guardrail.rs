@@ -1,0 +1,861 @@
+//! Guardrails: scanning customer messages and outgoing bot *and human* replies for risky content.
+//!
+//! A [`Guardrail`] is compiled once from a [`GuardrailConfig`] (serde: JSON or TOML) and then
+//! scans text with [`Guardrail::scan`]. Scanning is one pass:
+//!
+//! 1. **Normalisation** ([`normalize`]): Unicode NFKC (which also turns full-width letters, digits
+//!    and the ideographic space into their half-width forms), then lower-casing. Text that is already
+//!    normal (plain lower-case ASCII, CJK ideographs) is scanned in place without a copy.
+//! 2. **One aho-corasick pass** over the normalised text finds every phrase of every list
+//!    (overlapping hits included), whatever tenant or speaker the lists are for; hits of lists that
+//!    do not apply to this tenant or speaker are dropped afterwards. Phrases that begin or end with an
+//!    ASCII letter or digit match whole words only, so `agent` does not fire inside `reagent`.
+//! 3. **Patterns** for personal data, on the same normalised text: phone numbers (Chinese mobile,
+//!    `+` international, 10-digit groups with separators), payment card numbers (13–19 digits that
+//!    pass the Luhn check) and Chinese resident ID numbers (18 characters with the ISO 7064 check
+//!    digit).
+//!
+//! Every [`Hit`] carries a span in the **original** text, the rule that fired, its
+//! [`Category`] and [`GuardAction`]; the strongest action wins ([`Scan::action`]). `Mask` hits are
+//! starred out in [`Scan::masked`]. Hits never carry the matched text itself, so they can go into
+//! logs and hand-over packets as they are.
+//!
+//! # Example
+//! ```
+//! use switchboard::Catalog;
+//! use switchboard::escalation::Speaker;
+//! use switchboard::guardrail::{GuardAction, Guardrail, GuardrailConfig};
+//!
+//! let cfg: GuardrailConfig = serde_json::from_str(r#"{
+//!   "version": "g1",
+//!   "lists": [
+//!     { "name": "off_platform", "category": "off_platform", "action": "block",
+//!       "applies_to": ["bot", "human"], "phrases": ["加微信", "WhatsApp me"] }
+//!   ],
+//!   "patterns": [ { "kind": "card", "action": "mask" } ]
+//! }"#).unwrap();
+//! let mut catalog = Catalog::new();
+//! let acme = catalog.tenant("acme");
+//! let g = Guardrail::new(&cfg, &mut catalog).unwrap();
+//!
+//! // Full-width letters and upper case are normalised first.
+//! let scan = g.scan(acme, Speaker::Human, "ok, ＷＨＡＴＳＡＰＰ ME at 1234");
+//! assert_eq!(scan.action, Some(GuardAction::Block));
+//!
+//! // The customer may say it; the list applies to replies only. The card number is masked.
+//! let scan = g.scan(acme, Speaker::Customer, "card 4111 1111 1111 1111, whatsapp me");
+//! assert_eq!(scan.action, Some(GuardAction::Mask));
+//! assert_eq!(scan.masked.as_deref(), Some("card *******************, whatsapp me"));
+//! ```
+
+use crate::escalation::Speaker;
+use crate::{Catalog, TenantId};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use thiserror::Error;
+use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::char::is_combining_mark;
+
+/// What to do when a rule fires, from the mildest to the strongest.
+///
+/// # Example
+/// ```
+/// use switchboard::guardrail::GuardAction;
+/// assert!(GuardAction::Escalate > GuardAction::Block);
+/// assert!(GuardAction::Mask > GuardAction::Flag);
+/// ```
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GuardAction {
+    /// Record the hit only.
+    Log,
+    /// Record it and flag the message for review.
+    Flag,
+    /// Star out the matched text (in the stored / forwarded copy, or before sending).
+    Mask,
+    /// Do not send the outgoing reply. On a customer message this acts as `Flag`.
+    Block,
+    /// Hand the conversation to a human (a hard trigger of the escalation policy).
+    Escalate,
+}
+
+/// What kind of risk a rule stands for.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    /// Promises the brand cannot keep ("guaranteed refund", "100% 包退").
+    RiskyPromise,
+    /// Legal terms (lawyer, lawsuit, 起诉, 12315).
+    Legal,
+    /// Safety (self-harm, threats).
+    Safety,
+    /// Moving the customer off the platform (WeChat, WhatsApp, phone numbers).
+    OffPlatform,
+    /// Absolute advertising claims (最好, "best in the world").
+    AbsoluteClaim,
+    /// Competitor names.
+    Competitor,
+    /// Abuse and insults.
+    Abuse,
+    /// Personal data (phone, card, ID numbers).
+    PersonalData,
+    /// Anything else.
+    Other,
+}
+
+/// A personal-data pattern.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PatternKind {
+    /// Phone numbers: Chinese mobile (`1[3-9]` + 9 digits, optional `86`), `+` and 8–15 digits, or
+    /// 10 digits written with separators.
+    Phone,
+    /// Payment card numbers: 13–19 digits (spaces or dashes allowed) passing the Luhn check.
+    Card,
+    /// Chinese resident identity numbers: 17 digits and a check character (digit or `X`) that
+    /// passes ISO 7064 MOD 11-2.
+    IdNumber,
+}
+
+impl PatternKind {
+    fn name(self) -> &'static str {
+        match self {
+            PatternKind::Phone => "phone",
+            PatternKind::Card => "card",
+            PatternKind::IdNumber => "id_number",
+        }
+    }
+}
+
+/// A list of phrases with one category and action.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhraseList {
+    /// Rule name, reported in hits.
+    pub name: String,
+    /// Category.
+    #[serde(default = "other")]
+    pub category: Category,
+    /// Action on a hit.
+    pub action: GuardAction,
+    /// Speakers whose text the list applies to; empty means everyone.
+    #[serde(default)]
+    pub applies_to: Vec<Speaker>,
+    /// Tenant names the list applies to; empty means every tenant.
+    #[serde(default)]
+    pub tenants: Vec<String>,
+    /// The phrases (normalised like the text before matching).
+    pub phrases: Vec<String>,
+}
+
+fn other() -> Category {
+    Category::Other
+}
+
+/// A personal-data pattern rule.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatternRule {
+    /// Which pattern.
+    pub kind: PatternKind,
+    /// Action on a hit.
+    pub action: GuardAction,
+    /// Speakers whose text the rule applies to; empty means everyone.
+    #[serde(default)]
+    pub applies_to: Vec<Speaker>,
+    /// Tenant names the rule applies to; empty means every tenant.
+    #[serde(default)]
+    pub tenants: Vec<String>,
+}
+
+/// Guardrail configuration: phrase lists and patterns.
+///
+/// # Example
+/// ```
+/// use switchboard::guardrail::GuardrailConfig;
+/// let cfg: GuardrailConfig = serde_json::from_str(
+///     r#"{ "lists": [ { "name": "abuse", "action": "flag", "phrases": [""] } ] }"#).unwrap();
+/// let err = cfg.validate().unwrap_err();
+/// assert_eq!(err.to_string(), "invalid guardrail configuration: lists[0].phrases[0]: empty after normalisation");
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GuardrailConfig {
+    /// Version string, reported with scans for audit.
+    pub version: String,
+    /// Phrase lists.
+    pub lists: Vec<PhraseList>,
+    /// Patterns.
+    pub patterns: Vec<PatternRule>,
+}
+
+/// A guardrail configuration that cannot be compiled.
+///
+/// # Example
+/// ```
+/// use switchboard::guardrail::GuardrailError;
+/// let e = GuardrailError::InvalidConfig { path: "lists[2].name".into(), problem: "empty".into() };
+/// assert_eq!(e.to_string(), "invalid guardrail configuration: lists[2].name: empty");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum GuardrailError {
+    /// A field is invalid; `path` names it.
+    #[error("invalid guardrail configuration: {path}: {problem}")]
+    InvalidConfig {
+        /// Path of the field, e.g. `lists[0].phrases[3]`.
+        path: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// The automaton could not be built (e.g. too many phrases for memory limits).
+    #[error("cannot build the phrase automaton: {0}")]
+    Build(String),
+}
+
+impl GuardrailConfig {
+    /// Checks every field.
+    ///
+    /// # Errors
+    /// [`GuardrailError::InvalidConfig`] naming the first bad field.
+    pub fn validate(&self) -> Result<(), GuardrailError> {
+        let bad = |path: String, problem: &str| {
+            Err(GuardrailError::InvalidConfig {
+                path,
+                problem: problem.to_owned(),
+            })
+        };
+        let mut names = BTreeMap::new();
+        for (i, l) in self.lists.iter().enumerate() {
+            if l.name.trim().is_empty() {
+                return bad(format!("lists[{i}].name"), "must not be empty");
+            }
+            if let Some(j) = names.insert(l.name.as_str(), i) {
+                return bad(
+                    format!("lists[{i}].name"),
+                    &format!("duplicate of lists[{j}].name ({:?})", l.name),
+                );
+            }
+            if l.phrases.is_empty() {
+                return bad(format!("lists[{i}].phrases"), "must not be empty");
+            }
+            for (j, p) in l.phrases.iter().enumerate() {
+                if normalize(p).text().trim().is_empty() {
+                    return bad(
+                        format!("lists[{i}].phrases[{j}]"),
+                        "empty after normalisation",
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+// ------------------------------------------------------------------ normalisation
+
+/// Text after normalisation, with a way back to offsets in the original.
+///
+/// # Example
+/// ```
+/// use switchboard::guardrail::normalize;
+/// let n = normalize("ＲＥＦＵＮＤ 退款");
+/// assert_eq!(n.text(), "refund 退款");
+/// // "refund" is bytes 0..6 of the normalised text and bytes 0..18 of the original.
+/// assert_eq!(n.original_span(0, 6), (0, 18));
+/// ```
+#[derive(Clone, Debug)]
+pub struct Normalized<'a> {
+    text: Cow<'a, str>,
+    /// For each normalised byte, the index of the original cluster it came from; empty when
+    /// offsets are the identity.
+    byte_cluster: Vec<u32>,
+    /// Original `(start, end)` byte range of each cluster.
+    clusters: Vec<(u32, u32)>,
+}
+
+impl Normalized<'_> {
+    /// The normalised text.
+    #[must_use]
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+    /// The original byte range that normalised bytes `start..end` came from.
+    #[must_use]
+    pub fn original_span(&self, start: usize, end: usize) -> (usize, usize) {
+        if self.byte_cluster.is_empty() {
+            return (start, end);
+        }
+        let first = self.byte_cluster.get(start).copied();
+        let last = end
+            .checked_sub(1)
+            .and_then(|e| self.byte_cluster.get(e).copied());
+        match (first, last) {
+            (Some(f), Some(l)) => {
+                let s = self.clusters.get(f as usize).map_or(0, |c| c.0);
+                let e = self.clusters.get(l as usize).map_or(0, |c| c.1);
+                (s as usize, e.max(s) as usize)
+            }
+            _ => (start, end),
+        }
+    }
+}
+
+/// Characters whose NFKC form is themselves, that have no case and never combine with a
+/// neighbour: kept as they are.
+fn is_stable(c: char) -> bool {
+    matches!(c as u32, 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFA6D)
+        || matches!(c as u32, 0x3001..=0x3002 | 0x3041..=0x3096 | 0x30A1..=0x30FA)
+}
+
+/// Normalises text for matching: NFKC (full-width → half-width included), then lower case.
+///
+/// Lower-case ASCII and CJK text is returned borrowed; other text is rebuilt one cluster (a
+/// character and its combining marks) at a time, keeping a map back to the original offsets.
+#[must_use]
+pub fn normalize(text: &str) -> Normalized<'_> {
+    let plain = |c: char| {
+        if c.is_ascii() {
+            !c.is_ascii_uppercase()
+        } else {
+            is_stable(c)
+        }
+    };
+    if text
+        .bytes()
+        .all(|b| b.is_ascii() && !b.is_ascii_uppercase())
+        || text.chars().all(plain)
+    {
+        return Normalized {
+            text: Cow::Borrowed(text),
+            byte_cluster: Vec::new(),
+            clusters: Vec::new(),
+        };
+    }
+    if text.is_ascii() {
+        return Normalized {
+            text: Cow::Owned(text.to_ascii_lowercase()),
+            byte_cluster: Vec::new(),
+            clusters: Vec::new(),
+        };
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut byte_cluster: Vec<u32> = Vec::with_capacity(text.len());
+    let mut clusters: Vec<(u32, u32)> = Vec::new();
+    let mut identity = true;
+    let mut iter = text.char_indices().peekable();
+    while let Some((start, c)) = iter.next() {
+        let mut end = start + c.len_utf8();
+        while let Some(&(i, m)) = iter.peek() {
+            if is_combining_mark(m) {
+                end = i + m.len_utf8();
+                iter.next();
+            } else {
+                break;
+            }
+        }
+        let cluster = &text[start..end];
+        let before = out.len();
+        if end == start + c.len_utf8() && (c.is_ascii() || is_stable(c)) {
+            out.push(c.to_ascii_lowercase());
+        } else {
+            for n in cluster.nfkc() {
+                for l in n.to_lowercase() {
+                    out.push(l);
+                }
+            }
+        }
+        let id = u32::try_from(clusters.len()).unwrap_or(u32::MAX);
+        clusters.push((
+            u32::try_from(start).unwrap_or(u32::MAX),
+            u32::try_from(end).unwrap_or(u32::MAX),
+        ));
+        identity = identity && out.len() - before == end - start;
+        byte_cluster.resize(out.len(), id);
+    }
+    if identity {
+        byte_cluster.clear();
+        clusters.clear();
+    }
+    Normalized {
+        text: Cow::Owned(out),
+        byte_cluster,
+        clusters,
+    }
+}
+
+// ------------------------------------------------------------------ phrase matching
+
+/// Many phrase lists matched in one pass: normalisation, one aho-corasick automaton over every
+/// phrase, whole-word checks for phrases with ASCII alphanumeric ends. Each phrase carries a `u32`
+/// tag (e.g. the list it came from); a phrase in several lists reports every tag.
+///
+/// # Example
+/// ```
+/// use switchboard::guardrail::{PhraseMatcher, normalize};
+/// let m = PhraseMatcher::new([("人工", 1), ("agent", 2), ("real person", 3)]).unwrap();
+/// let text = normalize("I want a REAL person, not an agent-bot; reagent no; 转人工");
+/// let mut tags = Vec::new();
+/// m.find(text.text(), |tag, _start, _end| tags.push(tag));
+/// assert_eq!(tags, vec![3, 2, 1]);
+/// ```
+#[derive(Clone, Debug)]
+pub struct PhraseMatcher {
+    ac: Option<AhoCorasick>,
+    /// Per automaton pattern: (word boundary needed at start, at end, first tag index, tag count).
+    patterns: Vec<(bool, bool, u32, u32)>,
+    tags: Vec<u32>,
+}
+
+impl PhraseMatcher {
+    /// Builds a matcher over `(phrase, tag)` pairs. Phrases are normalised; empty ones are skipped.
+    ///
+    /// # Errors
+    /// [`GuardrailError::Build`] when the automaton cannot be built.
+    pub fn new<'p>(
+        phrases: impl IntoIterator<Item = (&'p str, u32)>,
+    ) -> Result<Self, GuardrailError> {
+        let mut by_phrase: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+        for (p, tag) in phrases {
+            let n = normalize(p).text().trim().to_owned();
+            if !n.is_empty() {
+                let tags = by_phrase.entry(n).or_default();
+                if !tags.contains(&tag) {
+                    tags.push(tag);
+                }
+            }
+        }
+        let mut patterns = Vec::with_capacity(by_phrase.len());
+        let mut tags = Vec::new();
+        let mut strings = Vec::with_capacity(by_phrase.len());
+        for (p, t) in by_phrase {
+            let word = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+            let first = u32::try_from(tags.len()).unwrap_or(u32::MAX);
+            let count = u32::try_from(t.len()).unwrap_or(u32::MAX);
+            tags.extend(t);
+            patterns.push((word(p.chars().next()), word(p.chars().last()), first, count));
+            strings.push(p);
+        }
+        let ac = if strings.is_empty() {
+            None
+        } else {
+            Some(
+                AhoCorasickBuilder::new()
+                    .match_kind(MatchKind::Standard)
+                    .build(&strings)
+                    .map_err(|e| GuardrailError::Build(e.to_string()))?,
+            )
+        };
+        Ok(PhraseMatcher { ac, patterns, tags })
+    }
+
+    /// Number of distinct normalised phrases.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.patterns.len()
+    }
+
+    /// Whether the matcher has no phrases.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.patterns.is_empty()
+    }
+
+    /// Calls `f(tag, start, end)` for every hit in **already normalised** text, in order of end
+    /// position (overlapping hits included).
+    pub fn find(&self, normalized: &str, mut f: impl FnMut(u32, usize, usize)) {
+        let Some(ac) = &self.ac else { return };
+        let bytes = normalized.as_bytes();
+        let is_word = |i: usize| bytes.get(i).is_some_and(u8::is_ascii_alphanumeric);
+        for m in ac.find_overlapping_iter(normalized) {
+            let Some(&(ws, we, first, count)) = self.patterns.get(m.pattern().as_usize()) else {
+                continue;
+            };
+            if ws && m.start() > 0 && is_word(m.start() - 1) {
+                continue;
+            }
+            if we && is_word(m.end()) {
+                continue;
+            }
+            let (a, b) = (first as usize, first as usize + count as usize);
+            for &tag in self.tags.get(a..b).unwrap_or(&[]) {
+                f(tag, m.start(), m.end());
+            }
+        }
+    }
+}
+
+// ------------------------------------------------------------------ patterns
+
+fn luhn(digits: &[u8]) -> bool {
+    let mut sum = 0u32;
+    for (i, &d) in digits.iter().rev().enumerate() {
+        let mut v = u32::from(d);
+        if i % 2 == 1 {
+            v *= 2;
+            if v > 9 {
+                v -= 9;
+            }
+        }
+        sum += v;
+    }
+    sum % 10 == 0
+}
+
+/// ISO 7064 MOD 11-2 check of a Chinese resident ID (17 digits + check, 10 meaning `X`).
+fn cn_id_ok(digits: &[u8], check: u8) -> bool {
+    const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    if digits.len() != 17 {
+        return false;
+    }
+    let s: u32 = digits.iter().zip(W).map(|(&d, w)| u32::from(d) * w).sum();
+    let expected = (12 - (s % 11)) % 11;
+    expected == u32::from(check)
+}
+
+/// Finds phone, card and ID numbers in normalised text; calls `f(kind, start, end)`.
+fn find_patterns(text: &str, mut f: impl FnMut(PatternKind, usize, usize)) {
+    let b = text.as_bytes();
+    let mut i = 0;
+    let mut digits: Vec<u8> = Vec::with_capacity(24);
+    while i < b.len() {
+        let plus = b[i] == b'+' && b.get(i + 1).is_some_and(u8::is_ascii_digit);
+        if !(b[i].is_ascii_digit() || plus) || (i > 0 && b[i - 1].is_ascii_alphanumeric()) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        if plus {
+            i += 1;
+        }
+        digits.clear();
+        let mut seps = false;
+        let mut end = i;
+        while i < b.len() {
+            if b[i].is_ascii_digit() {
+                if digits.len() < 32 {
+                    digits.push(b[i] - b'0');
+                }
+                i += 1;
+                end = i;
+            } else if matches!(b[i], b' ' | b'-' | b'.')
+                && b.get(i + 1).is_some_and(u8::is_ascii_digit)
+                && !(digits.is_empty())
+            {
+                seps = true;
+                i += 1;
+            } else {
+                break;
+            }
+        }
+        let x_check =
+            b.get(end) == Some(&b'x') && !b.get(end + 1).is_some_and(u8::is_ascii_alphanumeric);
+        let n = digits.len();
+        let kind = if !plus && n == 17 && x_check && cn_id_ok(&digits, 10) {
+            end += 1;
+            Some(PatternKind::IdNumber)
+        } else if !plus
+            && n == 18
+            && cn_id_ok(&digits[..17], digits[17])
+            && !b.get(end).is_some_and(u8::is_ascii_alphabetic)
+        {
+            Some(PatternKind::IdNumber)
+        } else if b.get(end).is_some_and(u8::is_ascii_alphabetic) {
+            None
+        } else if !plus && (13..=19).contains(&n) && luhn(&digits) {
+            Some(PatternKind::Card)
+        } else if (plus && (8..=15).contains(&n))
+            || (n == 11 && digits[0] == 1 && digits[1] >= 3)
+            || (n == 13 && digits[..3] == [8, 6, 1] && digits[3] >= 3)
+            || (n == 10 && seps)
+        {
+            Some(PatternKind::Phone)
+        } else {
+            None
+        };
+        if let Some(k) = kind {
+            f(k, start, end);
+        }
+        i = i.max(end).max(start + 1);
+    }
+}
+
+// ------------------------------------------------------------------ the guardrail
+
+/// One rule that fired.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hit {
+    /// The list name, or the pattern kind (`phone`, `card`, `id_number`).
+    pub rule: String,
+    /// Its category.
+    pub category: Category,
+    /// Its action.
+    pub action: GuardAction,
+    /// Byte range in the original text.
+    pub start: usize,
+    /// End of the byte range (exclusive).
+    pub end: usize,
+}
+
+/// The result of a scan.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Scan {
+    /// Every hit, ordered by start, then end, then rule.
+    pub hits: Vec<Hit>,
+    /// The strongest action among the hits (`Block` on a customer message counts as `Flag`).
+    pub action: Option<GuardAction>,
+    /// The text with every `Mask` hit starred out (one `*` per character); `None` when nothing
+    /// was masked.
+    pub masked: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+struct Rule {
+    name: String,
+    category: Category,
+    action: GuardAction,
+    /// Bit per speaker (0 = every speaker).
+    speakers: u8,
+    tenants: Vec<TenantId>,
+}
+
+impl Rule {
+    fn applies(&self, tenant: TenantId, speaker: Speaker) -> bool {
+        (self.speakers == 0 || self.speakers & speaker_bit(speaker) != 0)
+            && (self.tenants.is_empty() || self.tenants.binary_search(&tenant).is_ok())
+    }
+}
+
+fn speaker_bit(s: Speaker) -> u8 {
+    match s {
+        Speaker::Customer => 1,
+        Speaker::Bot => 2,
+        Speaker::Human => 4,
+    }
+}
+
+fn compile_rule(
+    name: String,
+    category: Category,
+    action: GuardAction,
+    applies_to: &[Speaker],
+    tenants: &[String],
+    catalog: &mut Catalog,
+) -> Rule {
+    let mut t: Vec<TenantId> = tenants.iter().map(|n| catalog.tenant(n)).collect();
+    t.sort_unstable();
+    t.dedup();
+    Rule {
+        name,
+        category,
+        action,
+        speakers: applies_to.iter().fold(0, |m, &s| m | speaker_bit(s)),
+        tenants: t,
+    }
+}
+
+/// A compiled guardrail: every list and pattern of a [`GuardrailConfig`], scanned in one pass.
+/// See the [module docs](self) for what a scan does and an example.
+///
+/// # Example
+/// ```
+/// use switchboard::Catalog;
+/// use switchboard::escalation::Speaker;
+/// use switchboard::guardrail::{Category, GuardAction, Guardrail, GuardrailConfig, PhraseList};
+/// let cfg = GuardrailConfig {
+///     version: "v1".into(),
+///     lists: vec![PhraseList {
+///         name: "legal".into(), category: Category::Legal, action: GuardAction::Escalate,
+///         applies_to: vec![Speaker::Customer], tenants: vec![],
+///         phrases: vec!["起诉".into(), "lawyer".into()],
+///     }],
+///     patterns: vec![],
+/// };
+/// let mut catalog = Catalog::new();
+/// let t = catalog.tenant("acme");
+/// let g = Guardrail::new(&cfg, &mut catalog).unwrap();
+/// let scan = g.scan(t, Speaker::Customer, "我要起诉你们");
+/// assert_eq!(scan.action, Some(GuardAction::Escalate));
+/// assert_eq!((scan.hits[0].start, scan.hits[0].end), (6, 12));
+/// ```
+#[derive(Clone, Debug)]
+pub struct Guardrail {
+    version: String,
+    matcher: PhraseMatcher,
+    rules: Vec<Rule>,
+    /// Per pattern kind: the rules for it.
+    pattern_rules: Vec<(PatternKind, Rule)>,
+}
+
+impl Guardrail {
+    /// Validates and compiles a configuration; tenant names are interned in `catalog`.
+    ///
+    /// # Errors
+    /// [`GuardrailError`] naming the bad field, or when the automaton cannot be built.
+    pub fn new(cfg: &GuardrailConfig, catalog: &mut Catalog) -> Result<Self, GuardrailError> {
+        cfg.validate()?;
+        let mut rules = Vec::with_capacity(cfg.lists.len());
+        for l in &cfg.lists {
+            rules.push(compile_rule(
+                l.name.clone(),
+                l.category,
+                l.action,
+                &l.applies_to,
+                &l.tenants,
+                catalog,
+            ));
+        }
+        let matcher = PhraseMatcher::new(cfg.lists.iter().enumerate().flat_map(|(i, l)| {
+            let tag = u32::try_from(i).unwrap_or(u32::MAX);
+            l.phrases.iter().map(move |p| (p.as_str(), tag))
+        }))?;
+        let pattern_rules = cfg
+            .patterns
+            .iter()
+            .map(|p| {
+                (
+                    p.kind,
+                    compile_rule(
+                        p.kind.name().to_owned(),
+                        Category::PersonalData,
+                        p.action,
+                        &p.applies_to,
+                        &p.tenants,
+                        catalog,
+                    ),
+                )
+            })
+            .collect();
+        Ok(Guardrail {
+            version: cfg.version.clone(),
+            matcher,
+            rules,
+            pattern_rules,
+        })
+    }
+
+    /// The configuration's version string.
+    #[must_use]
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// Number of distinct phrases in the automaton.
+    #[must_use]
+    pub fn phrase_count(&self) -> usize {
+        self.matcher.len()
+    }
+
+    /// Scans `text` written by `speaker` in a conversation of `tenant`.
+    ///
+    /// # Complexity
+    /// One normalisation pass and one automaton pass over the text, plus one pass for patterns
+    /// when any pattern rule is configured; `O(text + hits)`.
+    #[must_use]
+    pub fn scan(&self, tenant: TenantId, speaker: Speaker, text: &str) -> Scan {
+        let norm = normalize(text);
+        let mut hits = Vec::new();
+        let mut push = |rule: &Rule, s: usize, e: usize| {
+            if rule.applies(tenant, speaker) {
+                let (start, end) = norm.original_span(s, e);
+                hits.push(Hit {
+                    rule: rule.name.clone(),
+                    category: rule.category,
+                    action: rule.action,
+                    start,
+                    end,
+                });
+            }
+        };
+        self.matcher.find(norm.text(), |tag, s, e| {
+            if let Some(rule) = self.rules.get(tag as usize) {
+                push(rule, s, e);
+            }
+        });
+        if !self.pattern_rules.is_empty() {
+            find_patterns(norm.text(), |kind, s, e| {
+                for (k, rule) in &self.pattern_rules {
+                    if *k == kind {
+                        push(rule, s, e);
+                    }
+                }
+            });
+        }
+        if hits.is_empty() {
+            return Scan::default();
+        }
+        hits.sort_by(|a, b| {
+            (a.start, a.end, &a.rule, a.action).cmp(&(b.start, b.end, &b.rule, b.action))
+        });
+        hits.dedup();
+        let action = hits
+            .iter()
+            .map(|h| {
+                if h.action == GuardAction::Block && speaker == Speaker::Customer {
+                    GuardAction::Flag
+                } else {
+                    h.action
+                }
+            })
+            .max();
+        let masked = if hits.iter().any(|h| h.action == GuardAction::Mask) {
+            Some(mask(text, &hits))
+        } else {
+            None
+        };
+        Scan {
+            hits,
+            action,
+            masked,
+        }
+    }
+}
+
+/// `text` with the spans of `Mask` hits replaced by one `*` per character.
+fn mask(text: &str, hits: &[Hit]) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut pos = 0;
+    for h in hits.iter().filter(|h| h.action == GuardAction::Mask) {
+        let (s, e) = (h.start.max(pos), h.end.min(text.len()));
+        if s >= e || !text.is_char_boundary(s) || !text.is_char_boundary(e) {
+            continue;
+        }
+        out.push_str(&text[pos..s]);
+        out.extend(text[s..e].chars().map(|_| '*'));
+        pos = e;
+    }
+    out.push_str(&text[pos..]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns() {
+        let mut found = Vec::new();
+        let t = "call 13812345678 or +44 20 7946 0958, card 4539-1488-0343-6467, id 11010519491231002x, 1234567890123";
+        find_patterns(t, |k, s, e| found.push((k, &t[s..e])));
+        assert_eq!(
+            found,
+            vec![
+                (PatternKind::Phone, "13812345678"),
+                (PatternKind::Phone, "+44 20 7946 0958"),
+                (PatternKind::Card, "4539-1488-0343-6467"),
+                (PatternKind::IdNumber, "11010519491231002x"),
+            ]
+        );
+    }
+
+    #[test]
+    fn normalisation_maps_offsets() {
+        let n = normalize("Ｅ\u{301}ＴＥ 人工");
+        assert_eq!(n.text(), "\u{e9}te 人工");
+        let s = n.text().find('人').unwrap_or(0);
+        let (a, b) = n.original_span(s, s + 6);
+        assert_eq!(&"Ｅ\u{301}ＴＥ 人工"[a..b], "人工");
+    }
+}

@@ -1722,6 +1722,19 @@ impl<P: Policy> Router<P> {
             return;
         }
         self.collect_ended_backoffs();
+        if self.dirty_tasks.is_empty()
+            && let Some(&slot) = self.dirty_agents.first()
+            && self.dirty_agents.iter().all(|&s| s == slot)
+        {
+            // Only this agent freed capacity: the tasks it can now take have no other free,
+            // eligible agent (work conservation held before the call, and no back-off ended),
+            // so each goes straight to it, best task first.
+            while let Some((_, t)) = self.best_task_for_agent(slot, None) {
+                self.offer_to(t, slot);
+            }
+            self.dirty_agents.clear();
+            return;
+        }
         if self.dirty_agents.is_empty() && self.dirty_tasks.len() == 1 {
             // Only this task can have gained a free agent: offering it is the whole pass.
             let t = self.dirty_tasks[0];
@@ -1999,6 +2012,38 @@ impl<P: Policy> Router<P> {
             mins.resize(block + 1, NO_KEY);
         }
         mins[block] = min;
+    }
+
+    /// Offers a waiting task to one known agent, its only free candidate.
+    fn offer_to(&mut self, task: TaskId, slot: u32) {
+        let t = self.tref(task);
+        let (q, key, strategy) = (t.queue, t.key, t.strategy);
+        let score = (strategy == Strategy::BestScore)
+            .then(|| {
+                let view = self.task_view(t, &self.queues[q as usize].requirements);
+                self.policy
+                    .match_score(&self.aref(slot).view(), &view, &self.cfg.scoring)
+            })
+            .filter(|v| v.is_finite());
+        let reason = OfferReason {
+            strategy,
+            score,
+            rank: 0,
+            redeclined: t.backoff_until(slot).is_some(),
+            batch: false,
+        };
+        // Keep the strategies' state exactly as a one-candidate pick would leave it.
+        let c = self.tref(task).channel.index();
+        match strategy {
+            Strategy::RoundRobin => self.rr_cursor[c] = Some(slot),
+            Strategy::Random => {
+                self.rng.below(1);
+            }
+            _ => {}
+        }
+        self.queue_remove(q, key);
+        let id = self.make_offer(task, slot, reason);
+        self.tmut(task).phase = Phase::Offered(vec![id]);
     }
 
     /// Builds the strategy index for a channel on first use.

@@ -79,7 +79,7 @@ pub struct Weights {
 impl Default for Weights {
     fn default() -> Self {
         Weights {
-            sentiment_level: 0.35,
+            sentiment_level: 0.45,
             sentiment_trend: 0.15,
             fallbacks: 0.3,
             repetition: 0.25,
@@ -134,7 +134,7 @@ impl Default for ScoreConfig {
             weights: Weights::default(),
             logistic: None,
             decay: 0.7,
-            sentiment_alpha: 0.5,
+            sentiment_alpha: 0.6,
             trend_saturation: 0.5,
             fallback_saturation: 3,
             repetition_saturation: 2.0,

@@ -122,6 +122,7 @@ pub mod queue;
 pub mod reference;
 pub mod rng;
 pub mod router;
+pub mod sim;
 pub mod skill;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;

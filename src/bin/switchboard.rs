@@ -1,2 +1,341 @@
-//! The `switchboard` command-line tool (placeholder while the module lands).
-fn main() {}
+//! The `switchboard` command-line tool: validate configurations, simulate scenarios, size staffing.
+//!
+//! ```text
+//! switchboard check router.toml
+//! switchboard simulate examples/scenarios/sales_day.json --chart day.svg
+//! switchboard staff erlang-c --contacts 300 --aht 240 --target-secs 20 --sl 0.8
+//! switchboard staff erlang-a --contacts 300 --aht 240 --patience 90 --agents 40
+//! switchboard staff plan forecast.json --target-secs 20 --sl 0.8 --shrinkage 0.3
+//! ```
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use switchboard::RouterConfig;
+use switchboard::sim::{self, Scenario};
+use switchboard::staffing::{
+    ForecastRow, Model, PlanSettings, SlDefinition, Target, Traffic, plan,
+};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "switchboard",
+    version,
+    about = "Routing core tools: check, simulate, staff"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Validate a RouterConfig file (JSON or TOML, by extension).
+    Check {
+        /// The file.
+        config: PathBuf,
+    },
+    /// Run a scenario (pool, policies, traffic; see docs/SIMULATION.md) through the real router.
+    Simulate {
+        /// The scenario file (JSON or TOML, by extension).
+        scenario: PathBuf,
+        /// Print the report as JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Write an SVG chart (arrivals, queue, service level, staffing per tenant).
+        #[arg(long, value_name = "OUT.svg")]
+        chart: Option<PathBuf>,
+        /// Override the scenario's seed.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// No progress output.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Staffing calculators.
+    Staff {
+        #[command(subcommand)]
+        what: Staff,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum Staff {
+    /// Erlang C (no abandonment).
+    ErlangC(Calc),
+    /// Erlang A (exponential patience; needs --patience).
+    ErlangA(Calc),
+    /// Agents per interval and group from a forecast file (JSON list of rows:
+    /// interval, group, contacts, aht_secs, [patience_secs], [concurrency]).
+    Plan {
+        /// The forecast.
+        forecast: PathBuf,
+        #[command(flatten)]
+        target: TargetArgs,
+        /// Interval length, minutes.
+        #[arg(long, default_value_t = 30.0)]
+        interval_mins: f64,
+        /// Shrinkage (share of paid time off the phones).
+        #[arg(long, default_value_t = 0.0)]
+        shrinkage: f64,
+        /// Use Erlang A (rows need patience_secs).
+        #[arg(long)]
+        abandonment: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args, Debug)]
+struct Calc {
+    /// Contacts offered per interval.
+    #[arg(long)]
+    contacts: f64,
+    /// Interval length, minutes.
+    #[arg(long, default_value_t = 30.0)]
+    interval_mins: f64,
+    /// Mean handling time, seconds.
+    #[arg(long)]
+    aht: f64,
+    /// Mean patience, seconds (Erlang A).
+    #[arg(long)]
+    patience: Option<f64>,
+    /// Chats per agent at once.
+    #[arg(long, default_value_t = 1)]
+    concurrency: u32,
+    /// Evaluate this many agents instead of searching for the fewest meeting the target.
+    #[arg(long)]
+    agents: Option<u32>,
+    #[command(flatten)]
+    target: TargetArgs,
+}
+
+#[derive(Args, Debug)]
+struct TargetArgs {
+    /// Answer within this many seconds.
+    #[arg(long, default_value_t = 20.0)]
+    target_secs: f64,
+    /// Share to answer within the target.
+    #[arg(long, default_value_t = 0.8)]
+    sl: f64,
+    /// How abandons count in the service level.
+    #[arg(long, value_enum, default_value_t = Def::AbandonsMissed)]
+    definition: Def,
+    /// Cap on abandonment.
+    #[arg(long)]
+    max_abandon: Option<f64>,
+    /// Cap on occupancy.
+    #[arg(long)]
+    max_occupancy: Option<f64>,
+}
+
+#[derive(Copy, Clone, Debug, ValueEnum)]
+enum Def {
+    AbandonsMissed,
+    AbandonsExcluded,
+    ShortAbandonsMet,
+    ShortAbandonsExcluded,
+}
+
+impl From<Def> for SlDefinition {
+    fn from(d: Def) -> Self {
+        match d {
+            Def::AbandonsMissed => SlDefinition::AbandonsMissed,
+            Def::AbandonsExcluded => SlDefinition::AbandonsExcluded,
+            Def::ShortAbandonsMet => SlDefinition::ShortAbandonsMet,
+            Def::ShortAbandonsExcluded => SlDefinition::ShortAbandonsExcluded,
+        }
+    }
+}
+
+impl TargetArgs {
+    fn target(&self) -> Target {
+        let mut t = Target::new(self.target_secs, self.sl).definition(self.definition.into());
+        t.max_abandon = self.max_abandon;
+        t.max_occupancy = self.max_occupancy;
+        t
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let is_toml = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("toml"));
+    if is_toml {
+        toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    } else {
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+}
+
+fn run(cli: Cli) -> Result<(), String> {
+    match cli.cmd {
+        Cmd::Check { config } => {
+            let cfg: RouterConfig = load(&config)?;
+            cfg.validate()
+                .map_err(|e| format!("{}: {e}", config.display()))?;
+            println!("{}: ok", config.display());
+            Ok(())
+        }
+        Cmd::Simulate {
+            scenario,
+            json,
+            chart,
+            seed,
+            quiet,
+        } => {
+            let mut sc: Scenario = load(&scenario)?;
+            if let Some(s) = seed {
+                sc.seed = s;
+            }
+            let started = std::time::Instant::now();
+            let mut last = 0u32;
+            let out = sim::run_with_progress(&sc, |f| {
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                let pct = (f * 100.0) as u32;
+                if !quiet && pct >= last + 5 {
+                    last = pct;
+                    let bar = "#".repeat((pct / 5) as usize);
+                    eprint!("\r[{bar:<20}] {pct:>3}%");
+                    let _ = std::io::stderr().flush();
+                }
+            })
+            .map_err(|e| e.to_string())?;
+            let wall = started.elapsed().as_secs_f64();
+            if !quiet {
+                #[allow(clippy::cast_precision_loss)]
+                let rate = out.report.events as f64 / wall.max(1e-9);
+                eprintln!(
+                    "\r{} events in {wall:.2} s ({:.2} M events/s)        ",
+                    out.report.events,
+                    rate / 1e6
+                );
+            }
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&out.report).map_err(|e| e.to_string())?
+                );
+            } else {
+                print!("{}", out.report.to_text());
+            }
+            if let Some(path) = chart {
+                sim::chart::write_svg(&out.report, &path)?;
+                if !quiet {
+                    eprintln!("chart written to {}", path.display());
+                }
+            }
+            Ok(())
+        }
+        Cmd::Staff { what } => staff(what),
+    }
+}
+
+fn staff(what: Staff) -> Result<(), String> {
+    match what {
+        Staff::ErlangC(c) => calc(&c, Model::ErlangC),
+        Staff::ErlangA(c) => calc(&c, Model::ErlangA),
+        Staff::Plan {
+            forecast,
+            target,
+            interval_mins,
+            shrinkage,
+            abandonment,
+            json,
+        } => {
+            let rows: Vec<ForecastRow> = load(&forecast)?;
+            let settings = PlanSettings {
+                interval_secs: interval_mins * 60.0,
+                target: target.target(),
+                model: if abandonment {
+                    Model::ErlangA
+                } else {
+                    Model::ErlangC
+                },
+                shrinkage,
+            };
+            let p = plan(&rows, &settings).map_err(|e| e.to_string())?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&p).map_err(|e| e.to_string())?
+                );
+                return Ok(());
+            }
+            println!(
+                "target {:.0}% within {} s, service level definition: {}",
+                settings.target.service_level * 100.0,
+                settings.target.answer_within_secs,
+                p.definition
+            );
+            println!("{:>8} {:>12} {:>10}", "interval", "agents", "call in");
+            for (i, (need, call)) in &p.totals {
+                println!("{i:>8} {need:>12} {call:>10}");
+            }
+            Ok(())
+        }
+    }
+}
+
+fn calc(c: &Calc, model: Model) -> Result<(), String> {
+    let mut traffic =
+        Traffic::per_interval(c.contacts, c.interval_mins * 60.0, c.aht).concurrency(c.concurrency);
+    traffic.patience_secs = c.patience;
+    let target = c.target.target();
+    let m = match c.agents {
+        Some(n) => traffic.metrics(model, n).map_err(|e| e.to_string())?,
+        None => {
+            traffic
+                .agents_for(&target, model)
+                .map_err(|e| e.to_string())?
+                .metrics
+        }
+    };
+    let s = m.shares_at(target.answer_within_secs);
+    println!("model            {model:?}");
+    println!("load             {:.2} Erlangs", m.load_erlangs);
+    println!(
+        "agents           {} ({} servers){}",
+        m.agents,
+        m.servers,
+        if c.agents.is_none() {
+            " = fewest meeting the target"
+        } else {
+            ""
+        }
+    );
+    println!(
+        "service level    {:.2}% within {} s (definition: {})",
+        m.service_level_at(target.answer_within_secs, target.definition) * 100.0,
+        target.answer_within_secs,
+        target.definition
+    );
+    for d in SlDefinition::ALL {
+        if d != target.definition && model == Model::ErlangA {
+            println!(
+                "                 {:.2}% ({d})",
+                m.service_level_at(target.answer_within_secs, d) * 100.0
+            );
+        }
+    }
+    println!("answered within  {:.2}%", s.answered_within * 100.0);
+    println!("P(wait)          {:.2}%", m.p_wait * 100.0);
+    println!("P(abandon)       {:.2}%", m.p_abandon * 100.0);
+    println!("ASA              {:.1} s", m.asa_secs);
+    println!("occupancy        {:.1}%", m.occupancy * 100.0);
+    Ok(())
+}

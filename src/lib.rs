@@ -80,6 +80,7 @@
 //! | the state machine | [`router`]; inputs and outputs in [`event`] |
 //! | snapshots and explanations | [`explain`] |
 //! | whole-state snapshots for durability | [`router::persist`]: [`RouterState`] |
+//! | batch assignment | [`router::batch`] ([`Router::dispatch_batch`]), solvers in [`assignment`] |
 //! | host integration: journal, storage, transport, clock | [`storage`], [`transport`], [`clock`], [`driver`] |
 //!
 //! ## Durable operation

@@ -115,6 +115,7 @@ pub mod error;
 pub mod escalation;
 pub mod event;
 pub mod explain;
+pub mod expr;
 pub mod guardrail;
 mod invariants;
 pub mod ledger;

@@ -133,6 +133,7 @@ pub mod storage;
 pub mod strategy;
 pub mod tag;
 pub mod task;
+pub mod taxonomy;
 pub mod tenant;
 pub mod time;
 pub mod transport;

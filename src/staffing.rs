@@ -772,11 +772,27 @@ fn erlang_c_servers(n: u64, a: f64) -> f64 {
     (-inv_c).exp().min(1.0)
 }
 
-/// `ln(1/B(n, a))` by `1/B(k) = 1 + (k/a)/B(k−1)`, `1/B(0) = 1`, in log space.
+/// `ln(1/B(n, a))`. Runs the classic recursion `B(k) = a·B(k−1)/(k + a·B(k−1))` (stable, one
+/// division per step) while `B` stays well above the smallest normal float, then continues with
+/// `1/B(k) = 1 + (k/a)/B(k−1)` in log space, so no value overflows or underflows.
 fn ln_inv_erlang_b(n: u64, a: f64) -> f64 {
+    let mut b = 1.0f64;
+    let mut k = 0u64;
+    while k < n {
+        k += 1;
+        #[allow(clippy::cast_precision_loss)]
+        let kf = k as f64;
+        b = a * b / (kf + a * b);
+        if b < 1e-280 {
+            break;
+        }
+    }
+    let mut l = -b.ln();
+    if k == n {
+        return l;
+    }
     let ln_a = a.ln();
-    let mut l = 0.0f64;
-    for k in 1..=n {
+    for k in k + 1..=n {
         #[allow(clippy::cast_precision_loss)]
         let x = (k as f64).ln() - ln_a + l;
         l = softplus(x);
@@ -927,7 +943,7 @@ impl AbandonTail {
         if b <= a {
             return 0.0;
         }
-        const PANELS: usize = 48;
+        const PANELS: usize = 16;
         #[allow(clippy::cast_precision_loss)]
         let h = (b - a) / PANELS as f64;
         let mut sum = 0.0;

@@ -4,11 +4,12 @@
 //! scans text with [`Guardrail::scan`]. Scanning is one pass:
 //!
 //! 1. **Normalisation** ([`normalize`]): Unicode NFKC (which also turns full-width letters, digits
-//!    and the ideographic space into their half-width forms), then lower-casing. Text that is already
-//!    normal (plain lower-case ASCII, CJK ideographs) is scanned in place without a copy.
-//! 2. **One aho-corasick pass** over the normalised text finds every phrase of every list
-//!    (overlapping hits included), whatever tenant or speaker the lists are for; hits of lists that
-//!    do not apply to this tenant or speaker are dropped afterwards. Phrases that begin or end with an
+//!    and the ideographic space into their half-width forms), then lower-casing. Plain lower-case
+//!    ASCII is scanned in place; other text is rebuilt in one pass with a sparse map back to the
+//!    original offsets.
+//! 2. **One aho-corasick pass** (a DFA, leftmost-longest) over the normalised text finds the
+//!    phrases of every list, whatever tenant or speaker the lists are for; hits of lists that do
+//!    not apply to this tenant or speaker are dropped afterwards. Phrases that begin or end with an
 //!    ASCII letter or digit match whole words only, so `agent` does not fire inside `reagent`.
 //! 3. **Patterns** for personal data, on the same normalised text: phone numbers (Chinese mobile,
 //!    `+` international, 10-digit groups with separators), payment card numbers (13–19 digits that
@@ -50,7 +51,7 @@
 
 use crate::escalation::Speaker;
 use crate::{Catalog, TenantId};
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -269,11 +270,10 @@ impl GuardrailConfig {
 #[derive(Clone, Debug)]
 pub struct Normalized<'a> {
     text: Cow<'a, str>,
-    /// For each normalised byte, the index of the original cluster it came from; empty when
-    /// offsets are the identity.
-    byte_cluster: Vec<u32>,
-    /// Original `(start, end)` byte range of each cluster.
-    clusters: Vec<(u32, u32)>,
+    /// Every cluster whose normalised length differs from its original length:
+    /// `(norm_start, norm_end, orig_start, orig_end)`, in order. Between them offsets shift by a
+    /// constant; empty when offsets are the identity.
+    changes: Vec<(u32, u32, u32, u32)>,
 }
 
 impl Normalized<'_> {
@@ -282,24 +282,32 @@ impl Normalized<'_> {
     pub fn text(&self) -> &str {
         &self.text
     }
+
+    /// Original offset of normalised offset `pos`; `end` says whether `pos` ends a span (inside
+    /// a changed cluster, a start maps to the cluster's start and an end to its end).
+    fn map(&self, pos: usize, end: bool) -> usize {
+        let p = u32::try_from(pos).unwrap_or(u32::MAX);
+        // Last changed cluster starting before `p` (for an end: at or before `p - 1`).
+        let i = self
+            .changes
+            .partition_point(|c| if end { c.0 < p } else { c.0 <= p });
+        let Some(&(ns, ne, os, oe)) = i.checked_sub(1).and_then(|i| self.changes.get(i)) else {
+            return pos;
+        };
+        if p < ne || (!end && p == ns) {
+            return if end { oe as usize } else { os as usize };
+        }
+        (oe as usize) + (pos - ne as usize)
+    }
+
     /// The original byte range that normalised bytes `start..end` came from.
     #[must_use]
     pub fn original_span(&self, start: usize, end: usize) -> (usize, usize) {
-        if self.byte_cluster.is_empty() {
+        if self.changes.is_empty() {
             return (start, end);
         }
-        let first = self.byte_cluster.get(start).copied();
-        let last = end
-            .checked_sub(1)
-            .and_then(|e| self.byte_cluster.get(e).copied());
-        match (first, last) {
-            (Some(f), Some(l)) => {
-                let s = self.clusters.get(f as usize).map_or(0, |c| c.0);
-                let e = self.clusters.get(l as usize).map_or(0, |c| c.1);
-                (s as usize, e.max(s) as usize)
-            }
-            _ => (start, end),
-        }
+        let s = self.map(start, false);
+        (s, self.map(end, true).max(s))
     }
 }
 
@@ -312,77 +320,66 @@ fn is_stable(c: char) -> bool {
 
 /// Normalises text for matching: NFKC (full-width → half-width included), then lower case.
 ///
-/// Lower-case ASCII and CJK text is returned borrowed; other text is rebuilt one cluster (a
-/// character and its combining marks) at a time, keeping a map back to the original offsets.
+/// Lower-case ASCII text is returned borrowed; other text is rebuilt one cluster (a character
+/// and its combining marks) at a time, with a sparse map back to the original offsets. ASCII,
+/// CJK ideographs, kana and full-width ASCII take a fast path; everything else goes through NFKC.
 #[must_use]
 pub fn normalize(text: &str) -> Normalized<'_> {
-    let plain = |c: char| {
-        if c.is_ascii() {
-            !c.is_ascii_uppercase()
-        } else {
-            is_stable(c)
-        }
-    };
     if text
         .bytes()
         .all(|b| b.is_ascii() && !b.is_ascii_uppercase())
-        || text.chars().all(plain)
     {
         return Normalized {
             text: Cow::Borrowed(text),
-            byte_cluster: Vec::new(),
-            clusters: Vec::new(),
+            changes: Vec::new(),
         };
     }
     if text.is_ascii() {
         return Normalized {
             text: Cow::Owned(text.to_ascii_lowercase()),
-            byte_cluster: Vec::new(),
-            clusters: Vec::new(),
+            changes: Vec::new(),
         };
     }
     let mut out = String::with_capacity(text.len());
-    let mut byte_cluster: Vec<u32> = Vec::with_capacity(text.len());
-    let mut clusters: Vec<(u32, u32)> = Vec::new();
-    let mut identity = true;
+    let mut changes = Vec::new();
     let mut iter = text.char_indices().peekable();
+    let u = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
     while let Some((start, c)) = iter.next() {
         let mut end = start + c.len_utf8();
         while let Some(&(i, m)) = iter.peek() {
-            if is_combining_mark(m) {
+            // ASCII and the stable ranges never combine with what precedes them.
+            if !m.is_ascii() && !is_stable(m) && is_combining_mark(m) {
                 end = i + m.len_utf8();
                 iter.next();
             } else {
                 break;
             }
         }
-        let cluster = &text[start..end];
         let before = out.len();
-        if end == start + c.len_utf8() && (c.is_ascii() || is_stable(c)) {
+        let single = end == start + c.len_utf8();
+        if single && (c.is_ascii() || is_stable(c)) {
             out.push(c.to_ascii_lowercase());
+            continue;
+        } else if single && ('\u{FF01}'..='\u{FF5E}').contains(&c) {
+            // Full-width ASCII: NFKC maps it to the ASCII character 0xFEE0 below.
+            let a = char::from_u32(c as u32 - 0xFEE0).unwrap_or(c);
+            out.push(a.to_ascii_lowercase());
+        } else if single && c == '\u{3000}' {
+            out.push(' ');
         } else {
-            for n in cluster.nfkc() {
+            for n in text[start..end].nfkc() {
                 for l in n.to_lowercase() {
                     out.push(l);
                 }
             }
         }
-        let id = u32::try_from(clusters.len()).unwrap_or(u32::MAX);
-        clusters.push((
-            u32::try_from(start).unwrap_or(u32::MAX),
-            u32::try_from(end).unwrap_or(u32::MAX),
-        ));
-        identity = identity && out.len() - before == end - start;
-        byte_cluster.resize(out.len(), id);
-    }
-    if identity {
-        byte_cluster.clear();
-        clusters.clear();
+        if out.len() - before != end - start {
+            changes.push((u(before), u(out.len()), u(start), u(end)));
+        }
     }
     Normalized {
         text: Cow::Owned(out),
-        byte_cluster,
-        clusters,
+        changes,
     }
 }
 
@@ -443,7 +440,8 @@ impl PhraseMatcher {
         } else {
             Some(
                 AhoCorasickBuilder::new()
-                    .match_kind(MatchKind::Standard)
+                    .match_kind(MatchKind::LeftmostLongest)
+                    .kind(Some(AhoCorasickKind::DFA))
                     .build(&strings)
                     .map_err(|e| GuardrailError::Build(e.to_string()))?,
             )
@@ -463,13 +461,14 @@ impl PhraseMatcher {
         self.patterns.is_empty()
     }
 
-    /// Calls `f(tag, start, end)` for every hit in **already normalised** text, in order of end
-    /// position (overlapping hits included).
+    /// Calls `f(tag, start, end)` for every hit in **already normalised** text, left to right.
+    /// Hits do not overlap: at each position the longest phrase wins (a phrase inside a longer
+    /// one that matched is not reported separately).
     pub fn find(&self, normalized: &str, mut f: impl FnMut(u32, usize, usize)) {
         let Some(ac) = &self.ac else { return };
         let bytes = normalized.as_bytes();
         let is_word = |i: usize| bytes.get(i).is_some_and(u8::is_ascii_alphanumeric);
-        for m in ac.find_overlapping_iter(normalized) {
+        for m in ac.find_iter(normalized) {
             let Some(&(ws, we, first, count)) = self.patterns.get(m.pattern().as_usize()) else {
                 continue;
             };

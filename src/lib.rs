@@ -120,6 +120,8 @@ pub mod guardrail;
 mod invariants;
 pub mod ledger;
 pub mod offer;
+#[cfg(feature = "python")]
+mod python;
 pub mod queue;
 pub mod reference;
 pub mod rng;

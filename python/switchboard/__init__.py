@@ -1,0 +1,73 @@
+"""switchboard: a deterministic routing core for AI + human customer service, from Python.
+
+The Rust crate does the work; this package gives it a Pythonic face:
+
+* :class:`Router` — agents, tasks, offers; every call takes ``now`` (float seconds, ``datetime``
+  or ``timedelta``) and returns the :class:`Effect` objects it produced.
+* :class:`Agent`, :class:`Task` — specs with names (tenants, skills, tags) instead of ids.
+* :class:`EscalationEngine`, :class:`EscalationPolicy`, :class:`Guardrail` — bot-to-human
+  escalation per conversation turn.
+* :class:`Ledger` — SLA accounting; :func:`simulate` — the discrete-event simulator;
+  :func:`erlang_c`, :func:`erlang_a`, :func:`agents_for`, :func:`plan`, :func:`erlang_b` — staffing.
+* :mod:`switchboard.errors` — ``SwitchboardError`` and its subclasses.
+
+Configs are accepted as dicts, JSON/TOML strings or paths, with the Rust field names.
+"""
+
+from . import _native, errors
+from ._api import (
+    CHANNELS,
+    EFFECT_TYPES,
+    Abandoned,
+    Agent,
+    AgentAutoAway,
+    Assigned,
+    Cancelled,
+    Completed,
+    Effect,
+    EscalationEngine,
+    EscalationPolicy,
+    Guardrail,
+    Ledger,
+    Offer,
+    OfferExpired,
+    OfferRescinded,
+    Queued,
+    Router,
+    Task,
+    TimedOut,
+    WrapUpStarted,
+    agents_for,
+    effect_from_dict,
+    erlang_a,
+    erlang_b,
+    erlang_c,
+    load_config,
+    plan,
+    simulate,
+    to_millis,
+)
+from .errors import (
+    ConfigError,
+    ConflictError,
+    EscalationError,
+    NotFoundError,
+    RouterError,
+    SimulationError,
+    StaffingError,
+    SwitchboardError,
+    TimeWentBackwardsError,
+)
+
+STATE_VERSION: int = _native.STATE_VERSION
+"""The saved-state schema version this build reads and writes."""
+
+__all__ = [
+    "CHANNELS", "EFFECT_TYPES", "STATE_VERSION", "Abandoned", "Agent", "AgentAutoAway",
+    "Assigned", "Cancelled", "Completed", "ConfigError", "ConflictError", "Effect",
+    "EscalationEngine", "EscalationError", "EscalationPolicy", "Guardrail", "Ledger",
+    "NotFoundError", "Offer", "OfferExpired", "OfferRescinded", "Queued", "Router", "RouterError",
+    "SimulationError", "StaffingError", "SwitchboardError", "Task", "TimeWentBackwardsError",
+    "TimedOut", "WrapUpStarted", "agents_for", "effect_from_dict", "erlang_a", "erlang_b",
+    "erlang_c", "errors", "load_config", "plan", "simulate", "to_millis",
+]

@@ -1,0 +1,790 @@
+"""The Pythonic layer over the native module (see ``switchboard`` for the overview)."""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, ClassVar, Iterable, Mapping, Union
+
+from . import _native
+from .errors import ConfigError
+
+TimeLike = Union[float, int, datetime, timedelta]
+ConfigLike = Union[None, Mapping[str, Any], str, "os.PathLike[str]"]
+
+CHANNELS = ("voice", "chat", "email", "ticket", "social", "video", "callback", "outreach")
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def to_millis(t: TimeLike) -> int:
+    """Converts a time to the router's milliseconds.
+
+    Floats and ints are seconds since your epoch; a ``datetime`` is taken as Unix time (naive
+    values as UTC); a ``timedelta`` is an offset from the epoch. Raises ``ConfigError`` for a
+    negative, NaN or infinite time.
+    """
+    if isinstance(t, datetime):
+        if t.tzinfo is None:
+            t = t.replace(tzinfo=timezone.utc)
+        secs = (t - _EPOCH).total_seconds()
+    elif isinstance(t, timedelta):
+        secs = t.total_seconds()
+    elif isinstance(t, (int, float)) and not isinstance(t, bool):
+        secs = float(t)
+    else:
+        raise ConfigError(f"invalid time {t!r}: expected seconds, datetime or timedelta")
+    ms = round(secs * 1000.0)
+    if not (secs == secs) or secs in (float("inf"), float("-inf")) or ms < 0 or ms >= 2**64:
+        raise ConfigError(f"invalid time {t!r}: must be finite and not negative")
+    return int(ms)
+
+
+def _secs(ms: int | None) -> float | None:
+    return None if ms is None else ms / 1000.0
+
+
+def load_config(config: ConfigLike) -> dict[str, Any]:
+    """Reads a configuration given as a dict, a JSON or TOML string, or a path to a .json/.toml file.
+
+    Raises ``ConfigError`` when it cannot be read or parsed.
+    """
+    if config is None:
+        return {}
+    if isinstance(config, Mapping):
+        return dict(config)
+    if isinstance(config, os.PathLike) or (
+        isinstance(config, str) and "\n" not in config and config.strip()[:1] not in "{["
+        and config.lower().endswith((".json", ".toml"))
+    ):
+        path = Path(config)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as e:
+            raise ConfigError(f"cannot read {path}: {e}") from None
+        return _parse_text(text, toml=path.suffix.lower() == ".toml")
+    if isinstance(config, str):
+        return _parse_text(config, toml=config.strip()[:1] != "{")
+    raise ConfigError(f"invalid configuration {config!r}: expected dict, JSON/TOML string or path")
+
+
+def _parse_text(text: str, toml: bool) -> dict[str, Any]:
+    try:
+        out = tomllib.loads(text) if toml else json.loads(text)
+    except (ValueError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError(f"invalid {'TOML' if toml else 'JSON'} configuration: {e}") from None
+    if not isinstance(out, dict):
+        raise ConfigError("configuration must be a table/object")
+    return out
+
+
+def _dumps(value: Any) -> str:
+    try:
+        return json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"cannot encode {value!r}: {e}") from None
+
+
+def _channel(c: str) -> str:
+    if c not in CHANNELS:
+        raise ConfigError(f"unknown channel {c!r} (one of {', '.join(CHANNELS)})")
+    return c
+
+
+def _id(x: Any, what: str) -> int:
+    if isinstance(x, bool) or not isinstance(x, int) or x < 0 or x >= 2**64:
+        raise ConfigError(f"invalid {what} id {x!r}: expected an int in 0..2**64")
+    return x
+
+
+# ----------------------------------------------------------------------------- effects
+
+
+@dataclass(frozen=True)
+class Effect:
+    """Base class of the router's effects (what the host must do). ``to_dict()`` gives the
+    Rust JSON form (``{"type": ..., ...}``, times in ms)."""
+
+    type: ClassVar[str] = ""
+    _times: ClassVar[tuple[str, ...]] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The effect as the Rust crate serialises it (times in milliseconds)."""
+        d: dict[str, Any] = {"type": self.type}
+        for k, v in asdict(self).items():
+            d[k] = to_millis(v) if k in self._times else v
+        return d
+
+
+@dataclass(frozen=True)
+class Offer(Effect):
+    """Offer ``task`` to ``agent`` on ``channel`` until ``expires_at`` (seconds)."""
+
+    type: ClassVar[str] = "offer"
+    _times: ClassVar[tuple[str, ...]] = ("expires_at",)
+    offer: int
+    task: int
+    agent: int
+    channel: str
+    expires_at: float
+
+
+@dataclass(frozen=True)
+class OfferRescinded(Effect):
+    """Withdraw an outstanding offer; ``reason`` says why (e.g. ``"taken_by_other"``)."""
+
+    type: ClassVar[str] = "offer_rescinded"
+    offer: int
+    task: int
+    agent: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class OfferExpired(Effect):
+    """An offer ran out unanswered."""
+
+    type: ClassVar[str] = "offer_expired"
+    offer: int
+    task: int
+    agent: int
+
+
+@dataclass(frozen=True)
+class Assigned(Effect):
+    """``task`` is now served by ``agent`` (through ``offer``)."""
+
+    type: ClassVar[str] = "assigned"
+    task: int
+    agent: int
+    offer: int
+
+
+@dataclass(frozen=True)
+class Queued(Effect):
+    """``task`` waits in ``queue``; ``reason`` says why (``"arrived"``, ``"rejected"``...)."""
+
+    type: ClassVar[str] = "queued"
+    task: int
+    queue: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class WrapUpStarted(Effect):
+    """``agent`` wraps ``task`` up until ``until`` (seconds)."""
+
+    type: ClassVar[str] = "wrap_up_started"
+    _times: ClassVar[tuple[str, ...]] = ("until",)
+    task: int
+    agent: int
+    until: float
+
+
+@dataclass(frozen=True)
+class Completed(Effect):
+    """``task`` is finished (and ``agent``'s capacity freed)."""
+
+    type: ClassVar[str] = "completed"
+    task: int
+    agent: int
+
+
+@dataclass(frozen=True)
+class Cancelled(Effect):
+    """``task`` was cancelled."""
+
+    type: ClassVar[str] = "cancelled"
+    task: int
+
+
+@dataclass(frozen=True)
+class Abandoned(Effect):
+    """The customer of ``task`` left."""
+
+    type: ClassVar[str] = "abandoned"
+    task: int
+
+
+@dataclass(frozen=True)
+class TimedOut(Effect):
+    """``task`` waited longer than its max wait."""
+
+    type: ClassVar[str] = "timed_out"
+    task: int
+
+
+@dataclass(frozen=True)
+class AgentAutoAway(Effect):
+    """``agent`` missed too many offers and was set away."""
+
+    type: ClassVar[str] = "agent_auto_away"
+    agent: int
+
+
+EFFECT_TYPES: dict[str, type[Effect]] = {
+    c.type: c
+    for c in (Offer, OfferRescinded, OfferExpired, Assigned, Queued, WrapUpStarted, Completed,
+              Cancelled, Abandoned, TimedOut, AgentAutoAway)
+}
+
+
+def effect_from_dict(d: Mapping[str, Any]) -> Effect:
+    """Builds an :class:`Effect` from its Rust JSON form (times in ms)."""
+    d = dict(d)
+    cls = EFFECT_TYPES[d.pop("type")]
+    for k in cls._times:
+        d[k] = d[k] / 1000.0
+    return cls(**d)
+
+
+def _effects(js: str) -> list[Effect]:
+    return [effect_from_dict(d) for d in json.loads(js)]
+
+
+# ----------------------------------------------------------------------------- agents and tasks
+
+
+@dataclass
+class Agent:
+    """An agent (human or bot) as registered with :meth:`Router.add_agent`.
+
+    ``skills`` maps skill name to level (1..=10); ``capacity`` maps channel to concurrent tasks;
+    ``certified`` lists the tenants (brands) the agent may serve when a task requires it.
+    """
+
+    id: int
+    skills: Mapping[str, int] = field(default_factory=dict)
+    capacity: Mapping[str, int] = field(default_factory=dict)
+    tags: Iterable[str] = ()
+    certified: Iterable[str] = ()
+    state: str = "offline"
+    kind: str = "human"
+
+    def _spec(self, router: "Router") -> dict[str, Any]:
+        cap = [0] * len(CHANNELS)
+        for ch, n in self.capacity.items():
+            cap[CHANNELS.index(_channel(ch))] = n
+        return {
+            "id": _id(self.id, "agent"),
+            "kind": self.kind,
+            "skills": [[router.skill(s), lvl] for s, lvl in self.skills.items()],
+            "tags": [router.tag(t) for t in self.tags],
+            "certifications": [router.tenant(t) for t in self.certified],
+            "capacity": cap,
+            "state": self.state,
+        }
+
+
+@dataclass
+class Task:
+    """A customer conversation or work item, routed with :meth:`Router.arrive`.
+
+    Hard requirements: ``skills`` (name → minimum level), ``tags``, ``certified``. Soft ones:
+    ``preferred_skills``/``preferred_tags`` (name → weight) and ``preferred_agent``. Durations
+    (``sla``, ``max_wait``) are seconds; ``created_at`` any time accepted by :func:`to_millis`.
+    """
+
+    id: int
+    tenant: str
+    channel: str = "chat"
+    skills: Mapping[str, int] = field(default_factory=dict)
+    tags: Iterable[str] = ()
+    certified: bool = False
+    preferred_skills: Mapping[str, float] = field(default_factory=dict)
+    preferred_tags: Mapping[str, float] = field(default_factory=dict)
+    preferred_agent: int | None = None
+    priority: int = 0
+    base_priority: float = 0.0
+    value_tier: int = 0
+    sentiment: float = 0.0
+    sla: float | None = None
+    max_wait: float | None = None
+    created_at: TimeLike | None = None
+    strategy: str | None = None
+    fanout: int | None = None
+
+    def _spec(self, router: "Router") -> dict[str, Any]:
+        return {
+            "id": _id(self.id, "task"),
+            "tenant": router.tenant(self.tenant),
+            "channel": _channel(self.channel),
+            "requirements": _requirements(router, self.skills, self.tags, self.certified),
+            "preferences": {
+                "skills": [[router.skill(s), w] for s, w in self.preferred_skills.items()],
+                "tags": [[router.tag(t), w] for t, w in self.preferred_tags.items()],
+                "preferred_agent": self.preferred_agent,
+            },
+            "customer": {"value_tier": self.value_tier, "sentiment": self.sentiment},
+            "priority": {"class": self.priority, "base": self.base_priority},
+            "sla_ms": None if self.sla is None else to_millis(self.sla),
+            "max_wait_ms": None if self.max_wait is None else to_millis(self.max_wait),
+            "created_at": None if self.created_at is None else to_millis(self.created_at),
+            "strategy": self.strategy,
+            "fanout": self.fanout,
+        }
+
+
+def _requirements(router: "Router", skills: Mapping[str, int], tags: Iterable[str],
+                  certified: bool) -> dict[str, Any]:
+    return {
+        "skills": [{"skill": router.skill(s), "min_level": lvl} for s, lvl in skills.items()],
+        "tags": [router.tag(t) for t in tags],
+        "certification": bool(certified),
+    }
+
+
+# ----------------------------------------------------------------------------- router
+
+
+class Router:
+    """The deterministic routing state machine.
+
+    Every state-changing method takes ``now`` (float seconds, ``datetime`` or ``timedelta``) and
+    returns the list of :class:`Effect` it produced. Errors raise :mod:`switchboard.errors`
+    classes and leave the router unchanged. ``config`` is a dict, JSON/TOML string or path with
+    the fields of the Rust ``RouterConfig`` (``offer_timeout_ms``, ``default_strategy``...).
+    """
+
+    def __init__(self, config: ConfigLike = None, *, _native_router: Any = None) -> None:
+        self._r = _native_router or _native.NativeRouter(_dumps(load_config(config)))
+
+    def __repr__(self) -> str:
+        a, live, waiting, offers = self._r.sizes()
+        return f"Router(agents={a}, live_tasks={live}, waiting={waiting}, offers={offers})"
+
+    # names
+    def tenant(self, name: str) -> int:
+        """The id of a tenant (brand) name, interning it on first use."""
+        return self._r.intern("tenant", name)
+
+    def skill(self, name: str) -> int:
+        """The id of a skill name, interning it on first use."""
+        return self._r.intern("skill", name)
+
+    def tag(self, name: str) -> int:
+        """The id of a tag name, interning it on first use."""
+        return self._r.intern("tag", name)
+
+    def name_of(self, kind: str, id: int) -> str | None:
+        """The name behind an id: ``kind`` is ``"tenant"``, ``"skill"`` or ``"tag"``."""
+        return self._r.name_of(kind, id)
+
+    def _event(self, now: TimeLike, event: Mapping[str, Any]) -> list[Effect]:
+        return _effects(self._r.handle(to_millis(now), _dumps(event)))
+
+    # agents
+    def add_agent(self, agent: Agent, now: TimeLike = 0.0) -> list[Effect]:
+        """Registers an agent; an available one may at once be offered waiting tasks."""
+        return self._event(now, {"type": "add_agent", **agent._spec(self)})
+
+    def update_agent(self, agent: Agent, now: TimeLike = 0.0) -> list[Effect]:
+        """Replaces an agent's skills, tags, certifications, capacity and state."""
+        return self._event(now, {"type": "update_agent", **agent._spec(self)})
+
+    def remove_agent(self, agent: int, now: TimeLike = 0.0) -> list[Effect]:
+        """Removes an agent; its outstanding offers are rescinded."""
+        return self._event(now, {"type": "remove_agent", "agent": _id(agent, "agent")})
+
+    def set_agent_state(self, agent: int, state: str, now: TimeLike = 0.0) -> list[Effect]:
+        """Sets ``"offline"``, ``"available"``, ``"away"`` or ``"wrap_up"``."""
+        return self._event(now, {"type": "set_agent_state", "agent": _id(agent, "agent"),
+                                 "state": state})
+
+    # tasks
+    def arrive(self, task: Task | Mapping[str, Any], now: TimeLike = 0.0) -> list[Effect]:
+        """A task arrives: offered at once if an agent fits, else queued. ``task`` may also be
+        a raw Rust ``TaskSpec`` dict (e.g. an escalation hand-over's ``task``)."""
+        spec = task._spec(self) if isinstance(task, Task) else dict(task)
+        return self._event(now, {"type": "arrive", **spec})
+
+    def accept(self, offer: int, agent: int, now: TimeLike = 0.0) -> list[Effect]:
+        """The agent accepts the offer: the task is assigned."""
+        return _effects(self._r.accept(to_millis(now), _id(offer, "offer"), _id(agent, "agent")))
+
+    def reject(self, offer: int, agent: int, now: TimeLike = 0.0) -> list[Effect]:
+        """The agent declines the offer: the task is re-offered or queued."""
+        return self._event(now, {"type": "reject", "offer": _id(offer, "offer"),
+                                 "agent": _id(agent, "agent")})
+
+    def complete(self, task: int, now: TimeLike = 0.0) -> list[Effect]:
+        """The assigned task is done (wrap-up may follow)."""
+        return _effects(self._r.complete(to_millis(now), _id(task, "task")))
+
+    def finish_wrap_up(self, task: int, now: TimeLike = 0.0) -> list[Effect]:
+        """Ends a task's wrap-up early."""
+        return self._event(now, {"type": "finish_wrap_up", "task": _id(task, "task")})
+
+    def cancel(self, task: int, now: TimeLike = 0.0) -> list[Effect]:
+        """The host withdraws a task."""
+        return self._event(now, {"type": "cancel", "task": _id(task, "task")})
+
+    def abandon(self, task: int, now: TimeLike = 0.0) -> list[Effect]:
+        """The customer left."""
+        return self._event(now, {"type": "abandon", "task": _id(task, "task")})
+
+    def transfer(self, task: int, channel: str, now: TimeLike = 0.0, *,
+                 skills: Mapping[str, int] | None = None, tags: Iterable[str] = (),
+                 certified: bool = False) -> list[Effect]:
+        """Moves a task to another channel and/or requirements; it is routed again."""
+        return self._event(now, {
+            "type": "transfer", "task": _id(task, "task"), "channel": _channel(channel),
+            "requirements": _requirements(self, skills or {}, tags, certified)})
+
+    def reprioritize(self, task: int, now: TimeLike = 0.0, *, priority: int = 0,
+                     base_priority: float = 0.0, value_tier: int = 0,
+                     sentiment: float = 0.0) -> list[Effect]:
+        """Changes a waiting task's priority and customer profile."""
+        return self._event(now, {
+            "type": "reprioritize", "task": _id(task, "task"),
+            "priority": {"class": priority, "base": base_priority},
+            "customer": {"value_tier": value_tier, "sentiment": sentiment}})
+
+    # timers and batches
+    def poll_timeout(self) -> float | None:
+        """When (seconds) to call :meth:`handle_timeout` next, or ``None``."""
+        return _secs(self._r.poll_timeout())
+
+    def handle_timeout(self, now: TimeLike) -> list[Effect]:
+        """Fires every timer due at ``now`` (offer expiry, wrap-up end, max wait...)."""
+        return _effects(self._r.handle_timeout(to_millis(now)))
+
+    def dispatch_batch(self, now: TimeLike) -> tuple[dict[str, Any], list[Effect]]:
+        """Batch assignment (``dispatch = "batched"``): returns ``(report, effects)``."""
+        report, effects = self._r.dispatch_batch(to_millis(now))
+        return json.loads(report), _effects(effects)
+
+    # inspection
+    @property
+    def now(self) -> float:
+        """The latest time seen, seconds."""
+        return self._r.now() / 1000.0
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The configuration in force (every field, defaults filled in)."""
+        return json.loads(self._r.config())
+
+    @property
+    def counters(self) -> dict[str, int]:
+        """Lifetime counters (arrived, offered, assigned, completed...)."""
+        return json.loads(self._r.counters())
+
+    @property
+    def agent_count(self) -> int:
+        """Registered agents."""
+        return self._r.sizes()[0]
+
+    @property
+    def live_tasks(self) -> int:
+        """Tasks not yet finished."""
+        return self._r.sizes()[1]
+
+    @property
+    def waiting_tasks(self) -> int:
+        """Tasks waiting in queues."""
+        return self._r.sizes()[2]
+
+    @property
+    def outstanding_offers(self) -> int:
+        """Offers not yet answered."""
+        return self._r.sizes()[3]
+
+    def task_state(self, task: int) -> str | None:
+        """``"waiting"``, ``"offered"``, ``"assigned"``, ``"wrap_up"``... or ``None`` if unknown."""
+        return self._r.task_state(_id(task, "task"))
+
+    def agent_state(self, agent: int) -> str | None:
+        """The agent's presence state, or ``None`` if unknown."""
+        s = self._r.agent_state(_id(agent, "agent"))
+        return None if s is None else json.loads(s)
+
+    def snapshot(self, now: TimeLike) -> dict[str, Any]:
+        """Queues and agents at ``now`` (the Rust ``Snapshot`` as a dict)."""
+        return json.loads(self._r.snapshot(to_millis(now)))
+
+    def explain(self, task: int, agent: int) -> dict[str, Any]:
+        """Why ``agent`` can or cannot serve ``task``: ``{"reasons": [...], ...}``."""
+        return json.loads(self._r.explain(_id(task, "task"), _id(agent, "agent")))
+
+    def explain_offer(self, offer: int) -> dict[str, Any] | None:
+        """Why an outstanding offer was made (strategy, score, rank), or ``None``."""
+        s = self._r.explain_offer(_id(offer, "offer"))
+        return None if s is None else json.loads(s)
+
+    def check_invariants(self) -> None:
+        """Raises ``SwitchboardError`` if an internal invariant is broken (a bug)."""
+        self._r.check_invariants()
+
+    # persistence
+    def export_state(self) -> str:
+        """The whole state as a JSON string (for :meth:`from_state`)."""
+        return self._r.export_state()
+
+    @classmethod
+    def from_state(cls, state: str | Mapping[str, Any]) -> "Router":
+        """Rebuilds a router from :meth:`export_state` output."""
+        text = state if isinstance(state, str) else _dumps(state)
+        return cls(_native_router=_native.NativeRouter.from_state(text))
+
+
+# ----------------------------------------------------------------------------- escalation
+
+
+class EscalationPolicy:
+    """An escalation policy configuration (the Rust ``PolicyConfig``), validated when an
+    :class:`EscalationEngine` compiles it. Accepts a dict, JSON/TOML string or path."""
+
+    def __init__(self, config: ConfigLike = None) -> None:
+        self.config: dict[str, Any] = load_config(config)
+
+    def __repr__(self) -> str:
+        return f"EscalationPolicy({self.config!r})"
+
+
+class Guardrail:
+    """Phrase and pattern guardrails (the Rust ``GuardrailConfig``), sharing ``router``'s names."""
+
+    def __init__(self, router: Router, config: ConfigLike = None) -> None:
+        self.config: dict[str, Any] = load_config(config)
+        self._router = router
+        self._g = _native.NativeGuardrail(_dumps(self.config), router._r)
+
+    def __repr__(self) -> str:
+        return f"Guardrail(version={self.version!r}, phrases={self._g.phrase_count()})"
+
+    @property
+    def version(self) -> str:
+        """The configuration's version string."""
+        return self._g.version()
+
+    def scan(self, tenant: str, text: str, speaker: str = "customer") -> dict[str, Any]:
+        """Scans one text: ``{"hits": [...], "action": ...}`` (the Rust ``Scan``)."""
+        return json.loads(self._g.scan(self._router.tenant(tenant), speaker, text))
+
+
+class EscalationEngine:
+    """Decides per conversation turn whether the bot keeps it or a human takes over.
+
+    Shares ``router``'s names so hand-over tasks can go to :meth:`Router.arrive` unchanged.
+    Decisions come back as dicts: ``{"action": ..., "effects": [...], ...}``.
+    """
+
+    def __init__(self, router: Router, policy: EscalationPolicy | ConfigLike = None,
+                 guardrail: ConfigLike = None) -> None:
+        if not isinstance(policy, EscalationPolicy):
+            policy = EscalationPolicy(policy)
+        self.policy = policy
+        self._router = router
+        g = None if guardrail is None else _dumps(load_config(guardrail))
+        self._e = _native.NativeEscalation(_dumps(policy.config), router._r, g)
+
+    def __repr__(self) -> str:
+        return f"EscalationEngine(policy_version={self._e.policy_version()!r})"
+
+    def open(self, conversation: int, tenant: str, now: TimeLike = 0.0) -> None:
+        """Opens a conversation, owned by the bot."""
+        self._e.open(to_millis(now), _id(conversation, "conversation"), self._router.tenant(tenant))
+
+    def observe(self, conversation: int, signal: Mapping[str, Any],
+                now: TimeLike = 0.0) -> dict[str, Any]:
+        """Feeds any signal (the Rust ``Signal`` as a dict, e.g. ``{"type": "tick"}``)."""
+        return json.loads(self._e.observe(to_millis(now), _id(conversation, "conversation"),
+                                          _dumps(signal)))
+
+    def turn(self, conversation: int, text: str | None, now: TimeLike = 0.0, *,
+             speaker: str = "customer", evidence: Iterable[Mapping[str, Any]] = ()) -> dict[str, Any]:
+        """Feeds one conversation turn and returns the decision."""
+        return self.observe(conversation, {"type": "turn", "speaker": speaker, "text": text,
+                                           "evidence": list(evidence)}, now)
+
+    def set_load(self, *, projected_wait: float = 0.0, sla: float = 60.0, staffed: bool = True,
+                 in_hours: bool = True) -> None:
+        """Tells the engine the human side's load (seconds) for load gating."""
+        self._e.set_load(_dumps({"projected_wait_ms": to_millis(projected_wait),
+                                 "sla_ms": to_millis(sla), "staffed": staffed,
+                                 "in_hours": in_hours}))
+
+    def poll_timeout(self) -> float | None:
+        """When (seconds) to call :meth:`handle_timeout` next."""
+        return _secs(self._e.poll_timeout())
+
+    def handle_timeout(self, now: TimeLike) -> list[dict[str, Any]]:
+        """Fires due timers; returns their decisions."""
+        return json.loads(self._e.handle_timeout(to_millis(now)))
+
+    def conversation(self, conversation: int) -> dict[str, Any] | None:
+        """An open conversation's state, or ``None``."""
+        s = self._e.conversation(_id(conversation, "conversation"))
+        return None if s is None else json.loads(s)
+
+    def close(self, conversation: int) -> dict[str, Any]:
+        """Closes a conversation (counted in the metrics) and returns its final state."""
+        return json.loads(self._e.close(_id(conversation, "conversation")))
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        """Counters: escalations by layer, hand-backs, contained, refused..."""
+        return json.loads(self._e.metrics())
+
+
+# ----------------------------------------------------------------------------- ledger
+
+
+class Ledger:
+    """SLA ledger: per tenant x queue x interval service level, ASA, abandonment, AHT, CSAT.
+
+    Feed it arrivals and the router's effects; ``config`` has the Rust ``LedgerConfig`` fields
+    (``interval_minutes``...). Tenant names resolve through ``router``.
+    """
+
+    def __init__(self, router: Router, config: ConfigLike = None) -> None:
+        self._router = router
+        self._l = _native.NativeLedger(_dumps(load_config(config)))
+
+    def __repr__(self) -> str:
+        return f"Ledger(records={len(json.loads(self._l.records()))})"
+
+    def arrival(self, task: Task, now: TimeLike = 0.0, *, queue: int | None = None,
+                outreach: bool = False) -> None:
+        """Records a task's arrival (call it with the same ``now`` as :meth:`Router.arrive`)."""
+        self._l.arrival(to_millis(now), _dumps({
+            "task": _id(task.id, "task"), "tenant": self._router.tenant(task.tenant),
+            "queue": queue, "channel": _channel(task.channel),
+            "sla_ms": None if task.sla is None else to_millis(task.sla),
+            "created_at": None if task.created_at is None else to_millis(task.created_at),
+            "outreach": outreach}))
+
+    def observe(self, effects: Iterable[Effect], now: TimeLike = 0.0) -> None:
+        """Records the router's effects."""
+        self._l.observe(to_millis(now), _dumps([e.to_dict() for e in effects]))
+
+    def agent_state(self, agent: int, state: str, now: TimeLike = 0.0) -> None:
+        """Records an agent presence change (for occupancy)."""
+        self._l.agent_state(to_millis(now), _id(agent, "agent"), _dumps(state))
+
+    def outcome(self, task: int, *, csat: float | None = None,
+                converted: bool | None = None) -> None:
+        """Records a task's CSAT score and/or conversion."""
+        self._l.outcome(_id(task, "task"), _dumps({"csat": csat, "converted": converted}))
+
+    def report(self, now: TimeLike) -> dict[str, Any]:
+        """Per-interval statistics and agent occupancy (the Rust ``LedgerReport``)."""
+        return json.loads(self._l.report(to_millis(now)))
+
+    def evaluate(self, tenant: str, guarantee: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Breaching intervals of a guarantee, e.g.
+        ``{"type": "answer_rate", "min_rate": 0.8, "within_ms": 20000}``."""
+        return json.loads(self._l.evaluate(self._router.tenant(tenant), _dumps(guarantee)))
+
+    def records(self) -> list[dict[str, Any]]:
+        """Every task record."""
+        return json.loads(self._l.records())
+
+
+# ----------------------------------------------------------------------------- simulation
+
+
+def simulate(scenario: ConfigLike, *, arrays: bool = True) -> dict[str, Any]:
+    """Runs a simulation scenario (dict, JSON/TOML string or path) to the end, without holding
+    the GIL, and returns the report as a dict. With ``arrays`` and numpy installed, the report
+    also has ``"series_arrays"``: each numeric series field as a numpy array."""
+    report: dict[str, Any] = json.loads(_native.simulate(_dumps(load_config(scenario))))
+    if arrays:
+        try:
+            import numpy as np
+        except ImportError:  # pragma: no cover - numpy is optional
+            return report
+        series = report.get("series", [])
+        keys = [k for k in (series[0] if series else {}) if k != "tenant"]
+        out: dict[str, Any] = {"tenant": np.array([p["tenant"] for p in series])}
+        for k in keys:
+            out[k] = np.array([np.nan if p[k] is None else p[k] for p in series], dtype=float)
+        report["series_arrays"] = out
+    return report
+
+
+# ----------------------------------------------------------------------------- staffing
+
+
+def _traffic(arrival_rate: float, aht: float, patience: float | None,
+             concurrency: int) -> str:
+    return _dumps({"arrival_rate": arrival_rate, "aht_secs": aht, "patience_secs": patience,
+                   "concurrency": concurrency})
+
+
+def _target(answer_within: float, service_level: float, definition: str,
+            **extra: float | None) -> dict[str, Any]:
+    t: dict[str, Any] = {"answer_within_secs": answer_within, "service_level": service_level,
+                         "definition": definition}
+    t.update({k: v for k, v in extra.items() if v is not None})
+    return t
+
+
+def erlang_c(arrival_rate: float, aht: float, agents: Any, *, concurrency: int = 1,
+             answer_within: float = 20.0) -> dict[str, Any]:
+    """Erlang C (no abandonment) measures for ``agents`` agents; rates per second, times in
+    seconds. ``agents`` may be an int (scalar results) or a sequence/numpy array (numpy array
+    results). Keys: ``p_wait``, ``asa_secs``, ``service_level``, ``occupancy``..."""
+    return _metrics(_traffic(arrival_rate, aht, None, concurrency), "erlang_c", agents,
+                    answer_within)
+
+
+def erlang_a(arrival_rate: float, aht: float, patience: float, agents: Any, *,
+             concurrency: int = 1, answer_within: float = 20.0,
+             definition: str = "abandons_missed") -> dict[str, Any]:
+    """Erlang A (exponential patience, mean ``patience`` s) measures; as :func:`erlang_c` plus
+    ``p_abandon`` and the service level under ``definition``."""
+    return _metrics(_traffic(arrival_rate, aht, patience, concurrency), "erlang_a", agents,
+                    answer_within, definition)
+
+
+def _metrics(traffic: str, model: str, agents: Any, answer_within: float,
+             definition: str = "abandons_missed") -> dict[str, Any]:
+    target = _dumps(_target(answer_within, 0.5, definition))
+    if isinstance(agents, int) and not isinstance(agents, bool):
+        return json.loads(_native.queue_metrics(traffic, f'"{model}"', agents, target))
+    import numpy as np
+
+    rows = [json.loads(_native.queue_metrics(traffic, f'"{model}"', int(n), target))
+            for n in np.asarray(agents).ravel()]
+    out: dict[str, Any] = {"model": model}
+    for k in rows[0] if rows else ():
+        if k != "model":
+            out[k] = np.array([r[k] for r in rows])
+    return out
+
+
+def agents_for(arrival_rate: float, aht: float, answer_within: float, service_level: float, *,
+               patience: float | None = None, concurrency: int = 1,
+               definition: str = "abandons_missed", max_asa: float | None = None,
+               max_abandon: float | None = None, max_occupancy: float | None = None) -> dict[str, Any]:
+    """The fewest agents meeting a service-level target (Erlang A when ``patience`` is given,
+    else Erlang C); returns the measures at that staffing (``agents`` included)."""
+    model = "erlang_c" if patience is None else "erlang_a"
+    target = _target(answer_within, service_level, definition, max_asa_secs=max_asa,
+                     max_abandon=max_abandon, max_occupancy=max_occupancy)
+    return json.loads(_native.agents_for(_traffic(arrival_rate, aht, patience, concurrency),
+                                         _dumps(target), f'"{model}"'))
+
+
+def plan(forecast: Iterable[Mapping[str, Any]], *, interval: float = 1800.0,
+         answer_within: float = 20.0, service_level: float = 0.8, model: str = "erlang_c",
+         shrinkage: float = 0.0, definition: str = "abandons_missed") -> dict[str, Any]:
+    """Interval staffing plan. ``forecast`` rows: ``{"interval", "group", "contacts",
+    "aht_secs"[, "patience_secs", "concurrency"]}``. Returns the Rust ``Plan`` as a dict
+    (``cells`` and ``totals``); runs without the GIL."""
+    settings = {"interval_secs": interval, "model": model, "shrinkage": shrinkage,
+                "target": _target(answer_within, service_level, definition)}
+    return json.loads(_native.plan(_dumps(list(forecast)), _dumps(settings)))
+
+
+def erlang_b(servers: int, load: float) -> float:
+    """Erlang B blocking probability for ``servers`` servers and ``load`` Erlangs."""
+    return _native.erlang_b(servers, load)

@@ -150,3 +150,8 @@ pub enum EscalationError {
     #[error("conversation {0} is already open")]
     DuplicateConversation(ConversationId),
 }
+
+/// `docs/ESCALATION.md`, compiled as a doctest so its worked example stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/ESCALATION.md")]
+pub struct EscalationGuide;

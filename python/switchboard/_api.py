@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import tomllib
 from dataclasses import asdict, dataclass, field
@@ -40,10 +41,9 @@ def to_millis(t: TimeLike) -> int:
         secs = float(t)
     else:
         raise ConfigError(f"invalid time {t!r}: expected seconds, datetime or timedelta")
-    ms = round(secs * 1000.0)
-    if not (secs == secs) or secs in (float("inf"), float("-inf")) or ms < 0 or ms >= 2**64:
+    if not math.isfinite(secs) or secs < 0 or secs * 1000.0 >= 2.0**64:
         raise ConfigError(f"invalid time {t!r}: must be finite and not negative")
-    return int(ms)
+    return int(round(secs * 1000.0))
 
 
 def _secs(ms: int | None) -> float | None:

@@ -34,7 +34,7 @@ fn reference_values_agree_to_1e_6() {
         let p_wait: f64 = f[6].parse().unwrap();
         let wait: f64 = f[7].parse().unwrap();
         let within: f64 = f[8].parse().unwrap();
-        let what = format!("{line}");
+        let what = line.to_owned();
         match f[0] {
             "erlang_c" => {
                 let load = parse_load(f[2]);

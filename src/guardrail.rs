@@ -500,7 +500,7 @@ fn luhn(digits: &[u8]) -> bool {
         }
         sum += v;
     }
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// ISO 7064 MOD 11-2 check of a Chinese resident ID (17 digits + check, 10 meaning `X`).

@@ -176,7 +176,6 @@ fn effect_name(e: &Effect) -> String {
                 serde_json::to_value(n.reason).unwrap().as_str().unwrap()
             )
         }
-        _ => "other".into(),
     }
 }
 

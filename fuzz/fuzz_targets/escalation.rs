@@ -18,6 +18,7 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
+use std::sync::OnceLock;
 use switchboard::escalation::{
     BuiltinClassifier, Context, Conversation, ConversationId, Effect, EscalationPolicy, Evidence,
     Load, Owner, PolicyConfig, Signal, Speaker, Topic, TransferFailure, Turn,
@@ -169,7 +170,8 @@ fuzz_target!(|input: Input| {
             .collect(),
     };
     let guardrail = Guardrail::new(&gcfg, &mut catalog).ok();
-    let classifier = BuiltinClassifier::new().expect("built-in tables");
+    static CLASSIFIER: OnceLock<BuiltinClassifier> = OnceLock::new();
+    let classifier = CLASSIFIER.get_or_init(|| BuiltinClassifier::new().expect("built-in tables"));
     let mut a = Conversation::new(ConversationId(1), tenant, Time::ZERO);
     let mut b = a.clone();
     let mut load = Load::quiet();
@@ -251,7 +253,7 @@ fuzz_target!(|input: Input| {
         let ctx = Context {
             policy: &policy,
             load: &load,
-            classifier: &classifier,
+            classifier,
             guardrail: guardrail.as_ref(),
         };
         let before = a.clone();

@@ -1199,12 +1199,12 @@ impl Conversation {
                     }
                 }
                 Evidence::Fallback => {
-                    if let Some(m) = h.max_consecutive_fallbacks {
-                        if self.fallbacks >= m {
-                            push(Rule::FallbackLoop {
-                                count: self.fallbacks,
-                            });
-                        }
+                    if let Some(m) = h.max_consecutive_fallbacks
+                        && self.fallbacks >= m
+                    {
+                        push(Rule::FallbackLoop {
+                            count: self.fallbacks,
+                        });
                     }
                 }
                 _ => {}
@@ -1318,10 +1318,10 @@ impl Conversation {
             + r.priority_per_log_order_value * self.order_value.max(0.0).ln_1p();
         let base = if base.is_finite() { base } else { 0.0 };
         let mut prefs = Preferences::default();
-        if r.prefer_previous_agent {
-            if let Some(a) = self.previous_agent {
-                prefs = prefs.agent(a);
-            }
+        if r.prefer_previous_agent
+            && let Some(a) = self.previous_agent
+        {
+            prefs = prefs.agent(a);
         }
         let task = TaskSpec {
             id,

@@ -327,10 +327,9 @@ impl<L: LoadSource, C: CapacitySignal, K: Classifier> EscalationEngine<L, C, K> 
                         .conversations
                         .get(&id)
                         .and_then(Conversation::poll_timeout)
+                        && next > now
                     {
-                        if next > now {
-                            self.timers.insert((next, id));
-                        }
+                        self.timers.insert((next, id));
                     }
                 }
             }

@@ -210,3 +210,17 @@ proptest! {
         prop_assert_eq!(s.action, Some(GuardAction::Flag));
     }
 }
+
+#[test]
+fn spans_map_back_through_expansions_and_combining_marks() {
+    let (g, mut catalog) = guardrail(
+        r#"{ "lists": [ { "name": "w", "action": "mask", "phrases": ["file", "café"] } ] }"#,
+    );
+    let t = catalog.tenant("acme");
+    // U+FB01 (ﬁ) expands to "fi"; "cafe" + U+0301 composes to "café".
+    let text = "my ﬁle, the Ｆｉｌｅ and CAFE\u{301}!";
+    let s = g.scan(t, Speaker::Customer, text);
+    let spans: Vec<&str> = s.hits.iter().map(|h| &text[h.start..h.end]).collect();
+    assert_eq!(spans, vec!["ﬁle", "Ｆｉｌｅ", "CAFE\u{301}"]);
+    assert_eq!(s.masked.as_deref(), Some("my ***, the **** and *****!"));
+}

@@ -259,7 +259,8 @@ fuzz_target!(|input: Input| {
         let before = a.clone();
         let ra = a.observe(&ctx, at, signal.clone());
         let rb = b.observe(&ctx, at, signal);
-        assert_eq!(ra, rb, "not deterministic");
+        // Compared as text: an error may carry a NaN, which is never equal to itself.
+        assert_eq!(format!("{ra:?}"), format!("{rb:?}"), "not deterministic");
         match ra {
             Err(_) => assert_eq!(a, before, "an error changed the conversation"),
             Ok(d) => {

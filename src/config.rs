@@ -69,7 +69,9 @@ pub struct RouterConfig {
     pub dispatch: Dispatch,
     /// Largest batch (edges of the task × free-slot eligibility graph) solved exactly by
     /// [`Router::dispatch_batch`](crate::Router::dispatch_batch); larger batches use a bounded-time
-    /// approximation and report their gap.
+    /// approximation and report their gap. Default 50,000: the exact solver restarts a Dijkstra
+    /// from every unserved task per augmentation, so its time grows with tasks² × degree
+    /// (about a second at this size on the 2-core reference machine; see `docs/PERFORMANCE.md`).
     pub batch_exact_edges: usize,
 }
 
@@ -109,7 +111,7 @@ impl Default for RouterConfig {
             scoring: ScoreWeights::default(),
             seed: 0,
             dispatch: Dispatch::Immediate,
-            batch_exact_edges: 2_000_000,
+            batch_exact_edges: 50_000,
         }
     }
 }

@@ -229,8 +229,15 @@ fn lexicographic_matching(
         if edges[start].is_empty() {
             continue;
         }
-        // Fast path: a column with room right away.
-        if let Some(&(c, _)) = edges[start].iter().find(|e| room[e.0] > 0) {
+        // Fast path: the best-scoring column with room right away (earliest on ties), so that
+        // the approximate batch starts at least where greedy best-score routing would.
+        let mut pick: Option<(usize, f64)> = None;
+        for &(c, s) in &edges[start] {
+            if room[c] > 0 && pick.is_none_or(|(_, b)| s > b) {
+                pick = Some((c, s));
+            }
+        }
+        if let Some((c, _)) = pick {
             room[c] -= 1;
             holders[c].push(start);
             assigned[start] = Some(c);

@@ -128,14 +128,13 @@ enum Tok {
     End,
 }
 
-struct Lexer<'a> {
+struct Lexer {
     chars: Vec<(usize, usize, char)>,
     pos: usize,
-    _src: &'a str,
 }
 
-impl<'a> Lexer<'a> {
-    fn new(src: &'a str) -> Self {
+impl Lexer {
+    fn new(src: &str) -> Self {
         let mut chars = Vec::new();
         let (mut line, mut col) = (1, 1);
         for c in src.chars() {
@@ -148,11 +147,7 @@ impl<'a> Lexer<'a> {
             }
         }
         chars.push((line, col, '\0'));
-        Lexer {
-            chars,
-            pos: 0,
-            _src: src,
-        }
+        Lexer { chars, pos: 0 }
     }
 
     fn err(line: usize, column: usize, message: impl Into<String>) -> ParseError {

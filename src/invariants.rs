@@ -161,7 +161,6 @@ pub(crate) fn check<P: Policy>(r: &Router<P>) -> Result<(), String> {
     if r.config().dispatch == crate::Dispatch::Immediate {
         work_conservation(r)?;
     }
-    let _ = r.i_agent_slot(crate::AgentId(0));
     Ok(())
 }
 
@@ -184,6 +183,5 @@ pub(crate) fn work_conservation<P: Policy>(r: &Router<P>) -> Result<(), String> 
             }
         }
     }
-    let _ = r.i_agent_slot(crate::AgentId(0));
     Ok(())
 }

@@ -2656,9 +2656,6 @@ pub(crate) mod internals {
         pub(crate) fn i_counters(&self) -> &crate::explain::Counters {
             &self.counters
         }
-        pub(crate) fn i_agent_slot(&self, id: crate::AgentId) -> Option<u32> {
-            self.agent_slot.get(&id).copied()
-        }
     }
 
     pub(crate) struct AgentRefs<'a>(&'a AgentRec);

@@ -6,8 +6,16 @@
 //! 2. [`Ledger::observe`] with every [`Effect`] the router emits, at the time it was drained —
 //!    `Assigned` answers a task, `Completed` ends its handling, `Abandoned` / `TimedOut` /
 //!    `Cancelled` end it unanswered;
-//! 3. [`Ledger::agent_state`] when an agent logs in, goes on a break or logs out (for occupancy);
+//! 3. [`Ledger::agent_state`] when an agent logs in, goes on a break or logs out, and
+//!    [`Ledger::agent_capacity`] with the agent's slots (for occupancy);
 //! 4. [`Ledger::outcome`] when the host learns a satisfaction score or a conversion.
+//!
+//! **Occupancy** is busy slot-time ÷ (capacity × staffed time): a slot is busy from the answer
+//! (`Assigned`) until the task releases it (`Completed`, wrap-up included, or a requeue), counted
+//! only while the agent is staffed (not `Offline`); capacity is the agent's slots over every
+//! channel ([`Ledger::agent_capacity`]), or, when never reported, the most tasks the agent held at
+//! once. So an agent with three chat slots who holds two chats all day is at 67%, never above
+//! 100%.
 //!
 //! Every contact is counted in the interval in which it was **offered** (its `created_at`), the
 //! usual contact-center convention: a contact offered at 10:29 and answered at 10:31 belongs to
@@ -65,7 +73,9 @@
 //! ```
 
 use crate::staffing::SlDefinition;
-use crate::{AgentId, AgentState, Channel, Effect, QueueId, TaskId, TaskSpec, TenantId, Time};
+use crate::{
+    AgentId, AgentState, Capacity, Channel, Effect, QueueId, TaskId, TaskSpec, TenantId, Time,
+};
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -293,14 +303,45 @@ pub struct TaskRecord {
 #[derive(Clone, Debug, Default)]
 struct AgentBook {
     state: AgentState,
+    /// Time up to which `staffed_ms` and `busy_ms` are integrated.
     since: Time,
     staffed_ms: u64,
+    /// Slot-milliseconds busy while staffed.
+    busy_ms: u64,
+    /// Tasks held now (answered, not yet released).
+    active: u32,
+    /// Most tasks held at once.
+    peak: u32,
+    /// Reported slots over every channel (0 = never reported).
+    slots: u32,
     handle_ms: u64,
     answered: u64,
     csat_sum: f64,
     csat_n: u64,
     outreach: u64,
     converted: u64,
+}
+
+impl AgentBook {
+    /// Integrates staffed and busy time up to `now`.
+    fn advance(&mut self, now: Time) {
+        if now <= self.since {
+            return;
+        }
+        if self.state != AgentState::Offline {
+            let dt = now.millis_since(self.since);
+            self.staffed_ms += dt;
+            self.busy_ms = self
+                .busy_ms
+                .saturating_add(dt.saturating_mul(u64::from(self.active)));
+        }
+        self.since = now;
+    }
+
+    /// The slots occupancy is measured against.
+    fn capacity(&self) -> u32 {
+        self.slots.max(self.peak).max(1)
+    }
 }
 
 /// The SLA ledger. See the [module documentation](self).
@@ -313,6 +354,8 @@ pub struct Ledger {
     index: FxHashMap<TaskId, usize>,
     /// Task → answer time, while in service.
     answered_at: FxHashMap<TaskId, Time>,
+    /// Task → the agent whose slot it holds.
+    holding: FxHashMap<TaskId, AgentId>,
     agents: BTreeMap<AgentId, AgentBook>,
     unknown_effects: u64,
 }
@@ -329,6 +372,7 @@ impl Ledger {
             records: Vec::new(),
             index: FxHashMap::default(),
             answered_at: FxHashMap::default(),
+            holding: FxHashMap::default(),
             agents: BTreeMap::new(),
             unknown_effects: 0,
         }
@@ -385,6 +429,7 @@ impl Ledger {
     pub fn observe(&mut self, now: Time, effect: &Effect) {
         match *effect {
             Effect::Assigned { task, agent, .. } => {
+                self.hold(now, task, agent);
                 let Some(r) = self.rec(task) else { return };
                 if r.fate == Fate::Waiting {
                     r.fate = Fate::Answered(now.millis_since(r.created_at));
@@ -401,11 +446,44 @@ impl Ledger {
                     }
                     self.agents.entry(agent).or_default().handle_ms += ms;
                 }
+                if matches!(effect, Effect::Completed { .. }) {
+                    self.release(now, task);
+                }
             }
-            Effect::Abandoned { task } => self.end(now, task, Fate::Abandoned),
-            Effect::TimedOut { task } => self.end(now, task, Fate::TimedOut),
-            Effect::Cancelled { task } => self.end(now, task, Fate::Cancelled),
+            Effect::Queued { task, .. } => self.release(now, task),
+            Effect::Abandoned { task } => {
+                self.release(now, task);
+                self.end(now, task, Fate::Abandoned);
+            }
+            Effect::TimedOut { task } => {
+                self.release(now, task);
+                self.end(now, task, Fate::TimedOut);
+            }
+            Effect::Cancelled { task } => {
+                self.release(now, task);
+                self.end(now, task, Fate::Cancelled);
+            }
             _ => {}
+        }
+    }
+
+    /// `agent` takes a slot for `task` (a re-assignment after a requeue counts again).
+    fn hold(&mut self, now: Time, task: TaskId, agent: AgentId) {
+        self.release(now, task);
+        let b = self.agents.entry(agent).or_default();
+        b.advance(now);
+        b.active = b.active.saturating_add(1);
+        b.peak = b.peak.max(b.active);
+        self.holding.insert(task, agent);
+    }
+
+    /// The slot `task` held, if any, is free.
+    fn release(&mut self, now: Time, task: TaskId) {
+        if let Some(agent) = self.holding.remove(&task)
+            && let Some(b) = self.agents.get_mut(&agent)
+        {
+            b.advance(now);
+            b.active = b.active.saturating_sub(1);
         }
     }
 
@@ -420,11 +498,34 @@ impl Ledger {
     /// Records an agent's presence change (for occupancy: staffed time is time not `Offline`).
     pub fn agent_state(&mut self, now: Time, agent: AgentId, state: AgentState) {
         let b = self.agents.entry(agent).or_default();
-        if b.state != AgentState::Offline {
-            b.staffed_ms += now.millis_since(b.since);
-        }
+        b.advance(now);
         b.state = state;
-        b.since = now;
+    }
+
+    /// Records an agent's capacity: occupancy is measured against the sum of its slots over every
+    /// channel (see the [module documentation](self)). Without it, the most tasks the agent held
+    /// at once stand in.
+    ///
+    /// # Example
+    /// ```
+    /// use switchboard::{AgentId, AgentState, Capacity, Channel, Effect, OfferId, TaskId, TenantId, Time};
+    /// use switchboard::ledger::{Arrival, Ledger, LedgerConfig};
+    /// let mut l = Ledger::new(LedgerConfig::default());
+    /// let a = AgentId(1);
+    /// l.agent_state(Time::ZERO, a, AgentState::Available);
+    /// l.agent_capacity(a, Capacity::default().with(Channel::Chat, 3));
+    /// // Two chats held for the whole hour: 2 of 3 slots busy.
+    /// for t in [1, 2] {
+    ///     l.arrival(Time::ZERO, Arrival::new(TaskId(t), TenantId(0)));
+    ///     l.observe(Time::ZERO, &Effect::Assigned { task: TaskId(t), agent: a, offer: OfferId(t) });
+    /// }
+    /// let r = l.report(Time::from_secs(3600));
+    /// assert_eq!(r.agents[0].capacity, 3);
+    /// assert!((r.agents[0].occupancy.unwrap() - 2.0 / 3.0).abs() < 1e-12);
+    /// ```
+    pub fn agent_capacity(&mut self, agent: AgentId, capacity: Capacity) {
+        let slots = capacity.0.iter().map(|&c| u32::from(c)).sum();
+        self.agents.entry(agent).or_default().slots = slots;
     }
 
     /// Records a host-reported outcome, attributed to the task's tenant and answering agent.
@@ -484,19 +585,19 @@ impl Ledger {
             .agents
             .iter()
             .map(|(&agent, b)| {
-                let staffed = b.staffed_ms
-                    + if b.state == AgentState::Offline {
-                        0
-                    } else {
-                        now.millis_since(b.since)
-                    };
+                let mut b = b.clone();
+                b.advance(now);
+                let capacity = b.capacity();
                 #[allow(clippy::cast_precision_loss)]
                 AgentStats {
                     agent,
                     answered: b.answered,
                     handle_secs: b.handle_ms as f64 / 1000.0,
-                    staffed_secs: staffed as f64 / 1000.0,
-                    occupancy: (staffed > 0).then(|| b.handle_ms as f64 / staffed as f64),
+                    busy_secs: b.busy_ms as f64 / 1000.0,
+                    staffed_secs: b.staffed_ms as f64 / 1000.0,
+                    capacity,
+                    occupancy: (b.staffed_ms > 0)
+                        .then(|| b.busy_ms as f64 / (f64::from(capacity) * b.staffed_ms as f64)),
                     csat_avg: (b.csat_n > 0).then(|| b.csat_sum / b.csat_n as f64),
                     outreach: b.outreach,
                     converted: b.converted,
@@ -834,11 +935,18 @@ pub struct AgentStats {
     pub agent: AgentId,
     /// Tasks answered.
     pub answered: u64,
-    /// Handling time (sum over tasks; concurrent chats add up), s.
+    /// Handling time (answer to wrap-up or completion, summed over tasks; concurrent chats add
+    /// up), s.
     pub handle_secs: f64,
+    /// Busy slot-time while staffed (answer to release, wrap-up included; two chats held for a
+    /// minute are two slot-minutes), s.
+    pub busy_secs: f64,
     /// Time not `Offline`, s.
     pub staffed_secs: f64,
-    /// `handle_secs ÷ staffed_secs` (can exceed 1 with concurrent chats: divide by concurrency).
+    /// Slots occupancy is measured against: the reported capacity over every channel
+    /// ([`Ledger::agent_capacity`]), or the most tasks held at once if larger or unreported.
+    pub capacity: u32,
+    /// `busy_secs ÷ (capacity × staffed_secs)`, in `[0, 1]`.
     pub occupancy: Option<f64>,
     /// Mean satisfaction of the agent's tasks.
     pub csat_avg: Option<f64>,

@@ -2,7 +2,10 @@
 
 use switchboard::ledger::{Arrival, Fate, Guarantee, Ledger, LedgerConfig, Outcome};
 use switchboard::staffing::SlDefinition;
-use switchboard::{AgentId, AgentState, Effect, OfferId, TaskId, TenantId, Time};
+use switchboard::{
+    AgentId, AgentState, Capacity, Channel, Effect, OfferId, QueueId, QueueReason, TaskId,
+    TenantId, Time,
+};
 
 const A: TenantId = TenantId(0);
 const B: TenantId = TenantId(1);
@@ -113,4 +116,111 @@ fn interval_must_be_15_30_or_60() {
         ..LedgerConfig::default()
     };
     assert!(bad.interval_ms().is_err());
+}
+
+#[test]
+fn occupancy_is_busy_slots_over_capacity_times_staffed() {
+    let mut l = ledger(60, SlDefinition::AbandonsMissed);
+    let (a, b) = (AgentId(1), AgentId(2));
+    let s = |secs: u64| Time(secs * 1000);
+    l.agent_state(s(0), a, AgentState::Available);
+    l.agent_capacity(a, Capacity::default().with(Channel::Chat, 3));
+    for t in 1..=3 {
+        l.arrival(s(0), Arrival::new(TaskId(t), A));
+        l.observe(
+            s(0),
+            &Effect::Assigned {
+                task: TaskId(t),
+                agent: a,
+                offer: OfferId(t),
+            },
+        );
+    }
+    l.observe(
+        s(1800),
+        &Effect::Completed {
+            task: TaskId(1),
+            agent: a,
+        },
+    );
+    // Wrap-up holds the slot: busy until Completed, handling until WrapUpStarted.
+    l.observe(
+        s(2400),
+        &Effect::WrapUpStarted {
+            task: TaskId(2),
+            agent: a,
+            until: s(2700),
+        },
+    );
+    l.observe(
+        s(2700),
+        &Effect::Completed {
+            task: TaskId(2),
+            agent: a,
+        },
+    );
+    // Work finished after logging out is not counted against the staffed time.
+    l.agent_state(s(3000), a, AgentState::Offline);
+    l.observe(
+        s(3600),
+        &Effect::Completed {
+            task: TaskId(3),
+            agent: a,
+        },
+    );
+    // Agent 2 never reports a capacity: the most chats it held at once (2) stand in.
+    l.agent_state(s(0), b, AgentState::Available);
+    for t in 10..12 {
+        l.arrival(s(0), Arrival::new(TaskId(t), A));
+        l.observe(
+            s(0),
+            &Effect::Assigned {
+                task: TaskId(t),
+                agent: b,
+                offer: OfferId(t),
+            },
+        );
+    }
+    let r = l.report(s(3600));
+    let ra = &r.agents[0];
+    assert_eq!((ra.agent, ra.capacity), (a, 3));
+    assert_eq!(ra.staffed_secs, 3000.0);
+    assert_eq!(ra.busy_secs, 1800.0 + 2700.0 + 3000.0);
+    assert_eq!(ra.handle_secs, 1800.0 + 2400.0 + 3600.0);
+    assert!((ra.occupancy.unwrap() - 7500.0 / 9000.0).abs() < 1e-12);
+    let rb = &r.agents[1];
+    assert_eq!((rb.capacity, rb.occupancy), (2, Some(1.0)));
+    for ag in &r.agents {
+        assert!(ag.occupancy.unwrap() <= 1.0);
+    }
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(json["agents"][0]["capacity"], 3);
+}
+
+#[test]
+fn requeued_task_frees_its_slot() {
+    let mut l = ledger(60, SlDefinition::AbandonsMissed);
+    let a = AgentId(1);
+    l.agent_state(Time(0), a, AgentState::Available);
+    l.agent_capacity(a, Capacity::default().with(Channel::Voice, 1));
+    l.arrival(Time(0), Arrival::new(TaskId(1), A));
+    l.observe(
+        Time(0),
+        &Effect::Assigned {
+            task: TaskId(1),
+            agent: a,
+            offer: OfferId(1),
+        },
+    );
+    l.observe(
+        Time(10_000),
+        &Effect::Queued {
+            task: TaskId(1),
+            queue: QueueId(0),
+            reason: QueueReason::AgentOffline,
+        },
+    );
+    let r = l.report(Time(40_000));
+    assert_eq!(r.agents[0].busy_secs, 10.0);
+    assert_eq!(r.agents[0].occupancy, Some(0.25));
 }

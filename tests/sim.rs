@@ -317,3 +317,31 @@ fn invalid_scenarios_name_the_field() {
             .contains("duration_hours")
     );
 }
+
+#[test]
+fn chat_occupancy_is_normalised_by_capacity() {
+    // 6 agents with 3 chat slots each, ~13 Erlangs of chats: agents hold 2-3 chats at once, so
+    // handling time per staffed hour is well above 1 — occupancy must still stay within 100%.
+    let mut g = group("chat", 6, &["s"]);
+    g.channels = [(Channel::Chat, 3)].into_iter().collect();
+    let mut s = stream(
+        "acme",
+        "s",
+        160.0,
+        Dist::Exponential { mean_secs: 300.0 },
+        Some(Dist::Exponential { mean_secs: 120.0 }),
+    );
+    s.channel = Channel::Chat;
+    let sc = scenario(6.0, vec![g], vec![s]);
+    let run = sim::run(&sc).unwrap();
+    let [mean, min, max] = run.report.occupancy;
+    assert!(max <= 1.0 + 1e-12, "{:?}", run.report.occupancy);
+    assert!(mean > 0.5 && min > 0.4, "{:?}", run.report.occupancy);
+    let agents = run
+        .ledger
+        .report(switchboard::Time::from_secs(6 * 3600))
+        .agents;
+    assert!(agents.iter().all(|a| a.capacity == 3));
+    // Handling time per staffed second exceeds 1 (the old, unnormalised figure).
+    assert!(agents.iter().any(|a| a.handle_secs > a.staffed_secs));
+}

@@ -516,6 +516,7 @@ impl<'a> Sim<'a> {
                             .set_agent_state(now, spec.id, state)
                             .map_err(Self::rerr(t))?;
                     } else {
+                        self.ledger.agent_capacity(spec.id, spec.capacity);
                         self.router
                             .add_agent(now, spec.state(state))
                             .map_err(Self::rerr(t))?;

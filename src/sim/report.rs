@@ -91,7 +91,8 @@ pub struct SimReport {
     pub tenants: Vec<TenantReport>,
     /// All tenants together.
     pub total: TenantReport,
-    /// Agent occupancy (handling time ÷ staffed time; chats add up): mean, min, max.
+    /// Agent occupancy: busy slot-time ÷ (capacity × staffed time), so a chat agent with three
+    /// slots holding two chats is at 67% (see [`crate::ledger`]): mean, min, max over agents.
     pub occupancy: [f64; 3],
     /// Time series per tenant, by time then tenant.
     pub series: Vec<SeriesPoint>,
@@ -340,7 +341,7 @@ impl SimReport {
         }
         let _ = writeln!(
             s,
-            "agent occupancy: mean {:.1}%, min {:.1}%, max {:.1}%",
+            "agent occupancy (busy slots / capacity x staffed time): mean {:.1}%, min {:.1}%, max {:.1}%",
             self.occupancy[0] * 100.0,
             self.occupancy[1] * 100.0,
             self.occupancy[2] * 100.0

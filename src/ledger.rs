@@ -8,7 +8,10 @@
 //!    `Cancelled` end it unanswered;
 //! 3. [`Ledger::agent_state`] when an agent logs in, goes on a break or logs out, and
 //!    [`Ledger::agent_capacity`] with the agent's slots (for occupancy);
-//! 4. [`Ledger::outcome`] when the host learns a satisfaction score or a conversion.
+//! 4. [`Ledger::outcome`] when the host learns a satisfaction score or a conversion;
+//! 5. [`Ledger::conversation_closed`] with every conversation the escalation engine closes (or
+//!    [`Ledger::ai_conversation`] from any AI front line, e.g. the simulator's containment model),
+//!    for **AI containment** and **escalation rate** per tenant and interval.
 //!
 //! **Occupancy** is busy slot-time ÷ (capacity × staffed time): a slot is busy from the answer
 //! (`Assigned`) until the task releases it (`Completed`, wrap-up included, or a requeue), counted
@@ -21,6 +24,12 @@
 //! usual contact-center convention: a contact offered at 10:29 and answered at 10:31 belongs to
 //! 10:00–10:30. "Answered within target" compares the wait (answer time − `created_at`) with the
 //! task's own SLA target. Every service level names the [`SlDefinition`] it uses.
+//!
+//! AI conversations are counted in the interval in which they **started**. Containment is
+//! contained ÷ conversations and escalation rate is escalated ÷ conversations, where *contained*
+//! means the conversation never went to a human **and** the customer never asked for one (a
+//! customer who asked and was refused is [`AiOutcome::Refused`], neither contained nor escalated)
+//! — the same rule as the escalation engine's [`Metrics`](crate::escalation::Metrics).
 //!
 //! Output is deterministic: rows are sorted by tenant, queue and interval (`BTreeMap`s, never
 //! hash order).
@@ -72,6 +81,7 @@
 //! # Ok::<(), RouterError>(())
 //! ```
 
+use crate::escalation::Conversation;
 use crate::staffing::SlDefinition;
 use crate::{
     AgentId, AgentState, Capacity, Channel, Effect, QueueId, TaskId, TaskSpec, TenantId, Time,
@@ -259,6 +269,86 @@ impl Outcome {
     }
 }
 
+/// How an AI-first conversation ended, for containment and escalation rate.
+///
+/// # Example
+/// ```
+/// use switchboard::{Catalog, Time};
+/// use switchboard::escalation::*;
+/// use switchboard::ledger::AiOutcome;
+/// let mut catalog = Catalog::new();
+/// let acme = catalog.tenant("acme");
+/// let policy = EscalationPolicy::compile(PolicyConfig::default(), &mut catalog)?;
+/// let mut engine = EscalationEngine::with_defaults(policy)?;
+/// engine.open(Time::ZERO, ConversationId(1), acme)?;
+/// engine.observe(Time::from_secs(2), ConversationId(1), Signal::Turn(Turn::customer("thanks")))?;
+/// let conv = engine.close(ConversationId(1))?;
+/// assert_eq!(AiOutcome::of(&conv), AiOutcome::Contained);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AiOutcome {
+    /// The bot resolved it: never escalated, and the customer never asked for a human.
+    Contained,
+    /// Escalated to a human at least once (live, callback or ticket).
+    Escalated,
+    /// The customer asked for a human but was never escalated: not contained.
+    Refused,
+}
+
+impl AiOutcome {
+    /// The outcome of a (closed) conversation: escalated if it had any hand-off, refused if the
+    /// customer asked for a human without one, contained otherwise.
+    #[must_use]
+    pub fn of(conversation: &Conversation) -> Self {
+        if conversation.handoffs() > 0 {
+            AiOutcome::Escalated
+        } else if conversation.explicit_requests() > 0 {
+            AiOutcome::Refused
+        } else {
+            AiOutcome::Contained
+        }
+    }
+}
+
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+struct AiCounts {
+    contained: u64,
+    escalated: u64,
+    refused: u64,
+}
+
+impl AiCounts {
+    fn add(&mut self, o: AiOutcome) {
+        match o {
+            AiOutcome::Contained => self.contained += 1,
+            AiOutcome::Escalated => self.escalated += 1,
+            AiOutcome::Refused => self.refused += 1,
+        }
+    }
+    fn merge(&mut self, o: &AiCounts) {
+        self.contained += o.contained;
+        self.escalated += o.escalated;
+        self.refused += o.refused;
+    }
+    #[allow(clippy::cast_precision_loss)]
+    fn finish(self, tenant: TenantId, interval_start: Option<Time>) -> AiStats {
+        let n = self.contained + self.escalated + self.refused;
+        let share = |k: u64| (n > 0).then(|| k as f64 / n as f64);
+        AiStats {
+            tenant,
+            interval_start,
+            conversations: n,
+            contained: self.contained,
+            escalated: self.escalated,
+            refused: self.refused,
+            containment: share(self.contained),
+            escalation_rate: share(self.escalated),
+        }
+    }
+}
+
 /// How a task ended (so far).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -357,6 +447,8 @@ pub struct Ledger {
     /// Task → the agent whose slot it holds.
     holding: FxHashMap<TaskId, AgentId>,
     agents: BTreeMap<AgentId, AgentBook>,
+    /// AI conversations per tenant and interval start.
+    ai: BTreeMap<(TenantId, Time), AiCounts>,
     unknown_effects: u64,
 }
 
@@ -374,6 +466,7 @@ impl Ledger {
             answered_at: FxHashMap::default(),
             holding: FxHashMap::default(),
             agents: BTreeMap::new(),
+            ai: BTreeMap::new(),
             unknown_effects: 0,
         }
     }
@@ -556,6 +649,37 @@ impl Ledger {
         }
     }
 
+    /// Records one AI-first conversation of `tenant` that started at `started`, with how it
+    /// ended: for containment and escalation rate in the interval it started in.
+    ///
+    /// # Example
+    /// ```
+    /// use switchboard::{TenantId, Time};
+    /// use switchboard::ledger::{AiOutcome, Ledger, LedgerConfig};
+    /// let mut l = Ledger::new(LedgerConfig::default());
+    /// for o in [AiOutcome::Contained, AiOutcome::Contained, AiOutcome::Escalated, AiOutcome::Refused] {
+    ///     l.ai_conversation(Time::from_secs(60), TenantId(0), o);
+    /// }
+    /// let r = l.report(Time::from_secs(3600));
+    /// assert_eq!(r.ai[0].conversations, 4);
+    /// assert_eq!((r.ai[0].containment, r.ai[0].escalation_rate), (Some(0.5), Some(0.25)));
+    /// ```
+    pub fn ai_conversation(&mut self, started: Time, tenant: TenantId, outcome: AiOutcome) {
+        let k = (tenant, self.interval_of(started));
+        self.ai.entry(k).or_default().add(outcome);
+    }
+
+    /// Records a conversation closed by the escalation engine
+    /// ([`EscalationEngine::close`](crate::escalation::EscalationEngine::close) returns it): its
+    /// tenant, start and [`AiOutcome::of`].
+    pub fn conversation_closed(&mut self, conversation: &Conversation) {
+        self.ai_conversation(
+            conversation.started(),
+            conversation.tenant(),
+            AiOutcome::of(conversation),
+        );
+    }
+
     /// Start of the interval containing `t`.
     #[must_use]
     pub fn interval_of(&self, t: Time) -> Time {
@@ -604,12 +728,27 @@ impl Ledger {
                 }
             })
             .collect();
+        let mut ai_totals: BTreeMap<TenantId, AiCounts> = BTreeMap::new();
+        let ai = self
+            .ai
+            .iter()
+            .map(|(&(tenant, start), c)| {
+                ai_totals.entry(tenant).or_default().merge(c);
+                c.finish(tenant, Some(start))
+            })
+            .collect();
+        let ai_tenants = ai_totals
+            .into_iter()
+            .map(|(tenant, c)| c.finish(tenant, None))
+            .collect();
         LedgerReport {
             interval_minutes: self.config.interval_minutes,
             definition: def,
             intervals,
             tenants,
             agents,
+            ai,
+            ai_tenants,
         }
     }
 
@@ -969,4 +1108,31 @@ pub struct LedgerReport {
     pub tenants: Vec<IntervalStats>,
     /// One row per agent, by id.
     pub agents: Vec<AgentStats>,
+    /// AI containment and escalation rate per tenant and interval (the interval the
+    /// conversations started in), sorted by tenant then interval.
+    pub ai: Vec<AiStats>,
+    /// The same per tenant over the whole run.
+    pub ai_tenants: Vec<AiStats>,
+}
+
+/// AI-first conversations of one tenant in one interval (or the whole run): how many the bot
+/// contained and how many went to a human.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AiStats {
+    /// Tenant.
+    pub tenant: TenantId,
+    /// Interval start (`None` in totals).
+    pub interval_start: Option<Time>,
+    /// Conversations that started in the interval.
+    pub conversations: u64,
+    /// Resolved by the bot without a human, and the customer never asked for one.
+    pub contained: u64,
+    /// Escalated to a human (live, callback or ticket).
+    pub escalated: u64,
+    /// The customer asked for a human and was not escalated (not contained).
+    pub refused: u64,
+    /// Contained ÷ conversations.
+    pub containment: Option<f64>,
+    /// Escalated ÷ conversations (hand-off rate).
+    pub escalation_rate: Option<f64>,
 }

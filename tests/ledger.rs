@@ -224,3 +224,125 @@ fn requeued_task_frees_its_slot() {
     assert_eq!(r.agents[0].busy_secs, 10.0);
     assert_eq!(r.agents[0].occupancy, Some(0.25));
 }
+
+#[test]
+fn ai_containment_and_escalation_rate_from_the_escalation_engine() {
+    use switchboard::escalation::{
+        ConversationId, EscalationEngine, EscalationPolicy, PolicyConfig, Signal, Turn,
+    };
+    use switchboard::ledger::AiOutcome;
+    let mut catalog = switchboard::Catalog::new();
+    let (acme, bolt) = (catalog.tenant("acme"), catalog.tenant("bolt"));
+    let policy = EscalationPolicy::compile(PolicyConfig::default(), &mut catalog).unwrap();
+    let mut engine = EscalationEngine::with_defaults(policy).unwrap();
+    let mut l = ledger(30, SlDefinition::AbandonsMissed);
+    // (conversation, tenant, start s, customer text): "转人工" is a hard trigger (escalated).
+    let convs = [
+        (1, acme, 0, "where is my parcel"),
+        (2, acme, 60, "转人工"),
+        (3, acme, 120, "thanks"),
+        (4, acme, 1_900, "I want a real person"),
+        (5, bolt, 10, "size chart"),
+    ];
+    for &(id, tenant, start, text) in &convs {
+        let (id, at) = (ConversationId(id), Time(start * 1000));
+        engine.open(at, id, tenant).unwrap();
+        engine
+            .observe(at, id, Signal::Turn(Turn::customer(text)))
+            .unwrap();
+        l.conversation_closed(&engine.close(id).unwrap());
+    }
+    // A conversation where the customer asked and was refused is neither contained nor
+    // escalated (host-reported, e.g. from another front line).
+    l.ai_conversation(Time(1_000_000), bolt, AiOutcome::Refused);
+    let r = l.report(Time(3_600_000));
+    let rows: Vec<_> =
+        r.ai.iter()
+            .map(|a| {
+                (
+                    a.tenant,
+                    a.interval_start,
+                    a.conversations,
+                    a.contained,
+                    a.escalated,
+                )
+            })
+            .collect();
+    assert_eq!(
+        rows,
+        vec![
+            (acme, Some(Time(0)), 3, 2, 1),
+            (acme, Some(Time(1_800_000)), 1, 0, 1),
+            (bolt, Some(Time(0)), 2, 1, 0),
+        ]
+    );
+    let first = &r.ai[0];
+    assert!((first.containment.unwrap() - 2.0 / 3.0).abs() < 1e-12);
+    assert!((first.escalation_rate.unwrap() - 1.0 / 3.0).abs() < 1e-12);
+    assert_eq!(r.ai[2].refused, 1);
+    assert_eq!(
+        (r.ai[2].containment, r.ai[2].escalation_rate),
+        (Some(0.5), Some(0.0))
+    );
+    // Totals per tenant agree with the engine's own metrics for the conversations it closed.
+    let acme_total = &r.ai_tenants[0];
+    assert_eq!((acme_total.tenant, acme_total.interval_start), (acme, None));
+    assert_eq!(acme_total.containment, Some(0.5));
+    assert_eq!(acme_total.escalation_rate, Some(0.5));
+    let m = engine.metrics();
+    assert_eq!(
+        (m.closed, m.contained, m.escalated_conversations),
+        (5, 3, 2)
+    );
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(json["ai"][0]["containment"], serde_json::json!(2.0 / 3.0));
+    assert_eq!(json["ai_tenants"][1]["refused"], 1);
+}
+
+#[test]
+fn simulator_feeds_ai_containment_per_tenant_and_interval() {
+    let sc: switchboard::sim::Scenario = serde_json::from_str(
+        r#"{
+      "duration_hours": 2, "seed": 11,
+      "ledger": { "interval_minutes": 60 },
+      "pool": [{"name": "team", "count": 30, "channels": {"chat": 2}}],
+      "traffic": [
+        {"tenant": "acme", "name": "chat", "per_hour": 600, "ai_containment": 0.7,
+         "service": {"exponential": {"mean_secs": 120}}},
+        {"tenant": "bolt", "name": "chat", "per_hour": 300, "ai_containment": 0.0,
+         "service": {"exponential": {"mean_secs": 120}}}]
+    }"#,
+    )
+    .unwrap();
+    let run = switchboard::sim::run(&sc).unwrap();
+    let r = run.ledger.report(Time(2 * 3_600_000));
+    assert_eq!(r.ai.len(), 4); // 2 tenants x 2 hourly intervals
+    for a in &r.ai {
+        let c = a.containment.unwrap();
+        let e = a.escalation_rate.unwrap();
+        assert!(
+            (c + e - 1.0).abs() < 1e-12,
+            "the simulator escalates everything else"
+        );
+        if a.tenant == TenantId(0) {
+            assert!((c - 0.7).abs() < 0.06, "{c}");
+        } else {
+            assert_eq!(c, 0.0);
+        }
+    }
+    // The simulation report shows the same figures per tenant, and in its time series.
+    let acme = &run.report.tenants[0];
+    let from_ledger = &r.ai_tenants[0];
+    assert_eq!(acme.conversations, from_ledger.conversations);
+    assert_eq!(acme.contained, from_ledger.contained);
+    assert_eq!(acme.containment, from_ledger.containment);
+    assert_eq!(acme.escalation_rate, from_ledger.escalation_rate);
+    assert!(run.report.to_text().contains("contain"));
+    let p = run
+        .report
+        .series
+        .iter()
+        .find(|p| p.tenant == "acme" && p.arrivals > 0)
+        .unwrap();
+    assert_eq!(p.containment, Some(p.contained as f64 / p.arrivals as f64));
+}

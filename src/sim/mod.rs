@@ -7,7 +7,9 @@
 //! * **arrivals**: a Poisson process per [`Stream`] whose rate is `per_hour × profile(t)`,
 //!   piecewise constant per simulated minute (exact sampling, no thinning);
 //! * **AI front line**: a share `ai_containment` of conversations is resolved by the bot and never
-//!   reaches the router; the rest are escalated to humans;
+//!   reaches the router; the rest are escalated to humans. Every conversation goes to the
+//!   ledger's [`ai_conversation`](Ledger::ai_conversation), so its report has containment and
+//!   escalation rate per tenant and interval;
 //! * **handling** times: fixed, exponential or lognormal, drawn at arrival (so the same seed
 //!   gives every policy the same work — common random numbers);
 //! * **patience**: each customer abandons after a drawn patience unless answered first;
@@ -42,7 +44,7 @@ pub mod scenario;
 pub use report::{SeriesPoint, SimReport, TenantReport};
 pub use scenario::{AgentGroup, Breaks, CsatModel, Dist, Profile, Scenario, Shift, Stream};
 
-use crate::ledger::{Arrival, Ledger, Outcome};
+use crate::ledger::{AiOutcome, Arrival, Ledger, Outcome};
 use crate::{
     AgentId, AgentSpec, AgentState, Effect, OfferId, Requirements, Router, RouterError, TaskId,
     TaskSpec, TenantId, Time,
@@ -186,6 +188,8 @@ struct Sim<'a> {
     heap: BinaryHeap<Reverse<(u64, u64, Kind)>>,
     seq: u64,
     end: u64,
+    /// End of the warm-up (contained conversations before it are not reported).
+    warm: u64,
     tasks: Vec<TaskSim>,
     agents: Vec<AgentSim>,
     streams: Vec<StreamRt>,
@@ -277,6 +281,7 @@ impl<'a> Sim<'a> {
             heap: BinaryHeap::new(),
             seq: 0,
             end: secs_to_ms(sc.duration_hours * 3600.0),
+            warm: secs_to_ms(sc.warmup_hours * 3600.0),
             tasks: Vec::new(),
             agents,
             streams,
@@ -431,8 +436,21 @@ impl<'a> Sim<'a> {
                 let st = &self.sc.traffic[i];
                 let ti = self.streams[i].tenant_ix;
                 self.arrivals[ti] += 1;
-                if st.ai_containment > 0.0 && self.rng.random::<f64>() < st.ai_containment {
-                    self.contained[ti] += 1;
+                let contained =
+                    st.ai_containment > 0.0 && self.rng.random::<f64>() < st.ai_containment;
+                self.ledger.ai_conversation(
+                    now,
+                    self.streams[i].tenant,
+                    if contained {
+                        AiOutcome::Contained
+                    } else {
+                        AiOutcome::Escalated
+                    },
+                );
+                if contained {
+                    if t >= self.warm {
+                        self.contained[ti] += 1;
+                    }
                     self.contained_bucket[ti] += 1;
                     return Ok(());
                 }
@@ -562,11 +580,16 @@ impl<'a> Sim<'a> {
 
     fn sample(&mut self, t: u64) {
         for (i, name) in self.tenants.iter().enumerate() {
+            let (n, c) = (self.arrivals[i], self.contained_bucket[i]);
+            #[allow(clippy::cast_precision_loss)]
+            let share = |k: u64| (n > 0).then(|| k as f64 / n as f64);
             self.series.push(SeriesPoint {
                 tenant: name.clone(),
                 at_secs: t / 1000,
-                arrivals: self.arrivals[i],
-                contained: self.contained_bucket[i],
+                arrivals: n,
+                contained: c,
+                containment: share(c),
+                escalation_rate: share(n - c),
                 waiting_now: self.waiting[i],
                 waiting_max: self.waiting_max[i],
                 agents_on_shift: self.on_shift,

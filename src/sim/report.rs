@@ -17,6 +17,10 @@ pub struct TenantReport {
     pub conversations: u64,
     /// Resolved by AI without a human.
     pub contained: u64,
+    /// AI containment: contained ÷ conversations.
+    pub containment: Option<f64>,
+    /// Escalation rate: conversations escalated to a human ÷ conversations.
+    pub escalation_rate: Option<f64>,
     /// Human requests (offered to the router).
     pub offered: u64,
     /// Answered by an agent.
@@ -56,6 +60,10 @@ pub struct SeriesPoint {
     pub arrivals: u64,
     /// Of those, resolved by AI.
     pub contained: u64,
+    /// `contained ÷ arrivals` (same bucket as `arrivals`).
+    pub containment: Option<f64>,
+    /// Escalated to a human ÷ `arrivals` (same bucket as `arrivals`).
+    pub escalation_rate: Option<f64>,
     /// Requests waiting at the sample time.
     pub waiting_now: u64,
     /// Most requests waiting at once during the previous bucket.
@@ -170,10 +178,14 @@ impl Acc {
             let rank = ((0.9 * self.waits.len() as f64).ceil() as usize).clamp(1, self.waits.len());
             self.waits[rank - 1] as f64 / 1000.0
         });
+        let conversations = self.offered + contained;
+        let share = |k: u64| (conversations > 0).then(|| k as f64 / conversations as f64);
         TenantReport {
             tenant,
-            conversations: self.offered + contained,
+            conversations,
             contained,
+            containment: share(contained),
+            escalation_rate: share(self.offered),
             offered: self.offered,
             answered: self.answered,
             answered_within: self.within,
@@ -304,10 +316,12 @@ impl SimReport {
         );
         let _ = writeln!(
             s,
-            "{:<16} {:>9} {:>8} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>7} {:>9}",
+            "{:<16} {:>9} {:>8} {:>8} {:>8} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>7} {:>9}",
             "tenant",
             "convers.",
             "AI-only",
+            "contain",
+            "escal.",
             "human",
             "answered",
             "SL",
@@ -325,10 +339,12 @@ impl SimReport {
             };
             let _ = writeln!(
                 s,
-                "{:<16} {:>9} {:>8} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>7} {:>9}",
+                "{:<16} {:>9} {:>8} {:>8} {:>8} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>7} {:>9}",
                 t.tenant,
                 t.conversations,
                 t.contained,
+                pct(t.containment),
+                pct(t.escalation_rate),
                 t.offered,
                 t.answered,
                 pct(t.service_level),

@@ -73,6 +73,14 @@ pub struct RouterConfig {
     /// from every unserved task per augmentation, so its time grows with tasks² × degree
     /// (about a second at this size on the 2-core reference machine; see `docs/PERFORMANCE.md`).
     pub batch_exact_edges: usize,
+    /// Brand fair share over the pool: per tenant, a reservation and a cap (see
+    /// [`TenantShare`]). Empty (the default): tenants compete only by priority. With shares,
+    /// waiting lines are kept per tenant and a freed agent serves, among the tasks it can take,
+    /// the best by (tenant tier, priority order) — tier 0 below reservation, 1 within share,
+    /// 2 over cap (borrowing). Change it at run time with
+    /// [`Router::set_shares`](crate::Router::set_shares).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shares: Vec<crate::TenantShare>,
 }
 
 /// When the router makes offers.
@@ -112,6 +120,7 @@ impl Default for RouterConfig {
             seed: 0,
             dispatch: Dispatch::Immediate,
             batch_exact_edges: 50_000,
+            shares: Vec::new(),
         }
     }
 }
@@ -155,6 +164,26 @@ impl RouterConfig {
             }
             if nonneg && v < 0.0 {
                 return bad(path, &format!("must not be negative, got {v}"));
+            }
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for s in &self.shares {
+            if !seen.insert(s.tenant) {
+                return Err(RouterError::InvalidConfig {
+                    path: "shares",
+                    problem: format!("{} has two shares", s.tenant),
+                });
+            }
+            if s.cap.is_some_and(|c| c < s.reserved) {
+                return Err(RouterError::InvalidConfig {
+                    path: "shares",
+                    problem: format!(
+                        "{}: cap {} is below its reservation {}",
+                        s.tenant,
+                        s.cap.unwrap_or(0),
+                        s.reserved
+                    ),
+                });
             }
         }
         Ok(())

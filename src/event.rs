@@ -98,6 +98,18 @@ pub enum Event {
         /// New customer profile.
         customer: CustomerProfile,
     },
+    /// [`Router::retarget`](crate::Router::retarget).
+    Retarget {
+        /// The task.
+        task: TaskId,
+        /// The new target.
+        target: crate::Retarget,
+    },
+    /// [`Router::set_shares`](crate::Router::set_shares).
+    SetShares {
+        /// The new shares.
+        shares: Vec<crate::TenantShare>,
+    },
     /// [`Router::handle_timeout`](crate::Router::handle_timeout).
     Tick,
     /// [`Router::dispatch_batch`](crate::Router::dispatch_batch).
@@ -140,6 +152,8 @@ pub enum QueueReason {
     AgentOffline,
     /// It was transferred.
     Transferred,
+    /// It was given a new target ([`Router::retarget`](crate::Router::retarget)).
+    Retargeted,
 }
 
 /// An output of the router: something the host must carry out or may record. Drain them with

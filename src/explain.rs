@@ -190,3 +190,21 @@ pub struct Counters {
     /// Offers expired.
     pub expired: u64,
 }
+
+/// Agents eligible for a target, by how ready they are ([`Router::eligible_count`](crate::Router::eligible_count)).
+///
+/// # Example
+/// ```
+/// use switchboard::explain::EligibleCount;
+/// let e = EligibleCount { registered: 3, available: 2, free: 1 };
+/// assert!(e.free <= e.available && e.available <= e.registered);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EligibleCount {
+    /// Registered agents meeting the target, in any state.
+    pub registered: usize,
+    /// Of those, agents that are `Available`.
+    pub available: usize,
+    /// Of those, agents with free capacity on the channel right now.
+    pub free: usize,
+}

@@ -461,10 +461,17 @@ impl Expr {
     /// Whether `agent` satisfies the expression for `task`. Names are looked up in `catalog`.
     #[must_use]
     pub fn eval(&self, agent: &AgentView<'_>, task: &TaskView<'_>, catalog: &Catalog) -> bool {
-        matches!(self.value(agent, task, catalog), Val::Bool(true))
+        matches!(self.value(agent, Some(task), catalog), Val::Bool(true))
     }
 
-    fn value(&self, a: &AgentView<'_>, t: &TaskView<'_>, cat: &Catalog) -> Val {
+    /// Whether `agent` satisfies the expression when no task is known: every `task.…`
+    /// attribute is missing. This is how a [`Filter`] (a target bound to its task) is evaluated.
+    #[must_use]
+    pub fn eval_agent(&self, agent: &AgentView<'_>, catalog: &Catalog) -> bool {
+        matches!(self.value(agent, None, catalog), Val::Bool(true))
+    }
+
+    fn value(&self, a: &AgentView<'_>, t: Option<&TaskView<'_>>, cat: &Catalog) -> Val {
         match self {
             Expr::Num(n) => Val::Num(*n),
             Expr::Str(s) => Val::Str(s.clone()),
@@ -474,8 +481,16 @@ impl Expr {
                 Val::Bool(b) => Val::Bool(!b),
                 _ => Val::Bool(true),
             },
-            Expr::And(parts) => Val::Bool(parts.iter().all(|p| p.eval(a, t, cat))),
-            Expr::Or(parts) => Val::Bool(parts.iter().any(|p| p.eval(a, t, cat))),
+            Expr::And(parts) => Val::Bool(
+                parts
+                    .iter()
+                    .all(|p| matches!(p.value(a, t, cat), Val::Bool(true))),
+            ),
+            Expr::Or(parts) => Val::Bool(
+                parts
+                    .iter()
+                    .any(|p| matches!(p.value(a, t, cat), Val::Bool(true))),
+            ),
             Expr::Cmp(l, op, r) => {
                 Val::Bool(compare(&l.value(a, t, cat), *op, &r.value(a, t, cat)))
             }
@@ -529,13 +544,8 @@ impl Expr {
                         }
                         .into(),
                     ),
-                    ["task", "tenant"] => cat
-                        .tenant_name(t.tenant)
-                        .map_or(Val::Missing, |s| Val::Str(s.to_owned())),
-                    ["task", "channel"] => Val::Str(t.channel.name().into()),
-                    ["task", "value_tier"] => Val::Num(f64::from(t.customer.value_tier)),
-                    ["task", "sentiment"] => Val::Num(t.customer.sentiment),
-                    ["task", "priority"] => Val::Num(f64::from(t.priority.class)),
+                    ["agent", "id"] => Val::Num(id_number(a.id.0)),
+                    ["task", attr] => t.map_or(Val::Missing, |t| task_attr(t, attr, cat)),
                     [key] => {
                         let prefix = format!("{key}:");
                         let vals: Vec<Val> = a
@@ -597,6 +607,236 @@ impl Expr {
             requirements: req,
             residual,
         })
+    }
+}
+
+/// A task attribute as a value (`Missing` for unknown names).
+fn task_attr(t: &TaskView<'_>, attr: &str, cat: &Catalog) -> Val {
+    match attr {
+        "tenant" => cat
+            .tenant_name(t.tenant)
+            .map_or(Val::Missing, |s| Val::Str(s.to_owned())),
+        "channel" => Val::Str(t.channel.name().into()),
+        "value_tier" => Val::Num(f64::from(t.customer.value_tier)),
+        "sentiment" => Val::Num(t.customer.sentiment),
+        "priority" => Val::Num(f64::from(t.priority.class)),
+        "previous_agent" | "preferred_agent" => t
+            .preferences
+            .preferred_agent
+            .map_or(Val::Missing, |a| Val::Num(id_number(a.0))),
+        _ => Val::Missing,
+    }
+}
+
+/// An id as an expression number (exact up to 2^53).
+#[allow(clippy::cast_precision_loss)]
+fn id_number(id: u64) -> f64 {
+    id as f64
+}
+
+/// A literal for a value, if it has one (`Missing` has none).
+fn literal(v: Val) -> Option<Expr> {
+    Some(match v {
+        Val::Num(n) => Expr::Num(n),
+        Val::Str(s) => Expr::Str(s),
+        Val::Bool(b) => Expr::Bool(b),
+        Val::List(items) => Expr::List(items.into_iter().map(literal).collect::<Option<_>>()?),
+        Val::Missing => return None,
+    })
+}
+
+impl Expr {
+    /// Replaces every `task.…` attribute by its value for `task` — `attrs` first (host-defined
+    /// attributes such as `task.lang`), then the built-in ones — leaving an agent-only
+    /// expression. Attributes the task lacks stay as they are and evaluate as missing.
+    ///
+    /// # Example
+    /// ```
+    /// use switchboard::{Catalog, Channel, CustomerProfile, Preferences, Priority, Requirements, TaskView};
+    /// use switchboard::expr::{Expr, AttrValue};
+    /// let mut cat = Catalog::new();
+    /// let acme = cat.tenant("acme");
+    /// let (r, p) = (Requirements::default(), Preferences::default());
+    /// let task = TaskView { tenant: acme, channel: Channel::Chat, requirements: &r, preferences: &p,
+    ///     customer: CustomerProfile::default(), priority: Priority::default(), sla_ms: 0 };
+    /// let attrs = [("lang".to_string(), AttrValue::Str("zh".into()))].into_iter().collect();
+    /// let e = Expr::parse("task.tenant in agent.certified and lang == task.lang").unwrap();
+    /// assert_eq!(e.bind(&task, &cat, &attrs).to_string(), r#"("acme" in agent.certified and lang == "zh")"#);
+    /// ```
+    #[must_use]
+    pub fn bind(
+        &self,
+        task: &TaskView<'_>,
+        catalog: &Catalog,
+        attrs: &std::collections::BTreeMap<String, AttrValue>,
+    ) -> Expr {
+        let go = |e: &Expr| e.bind(task, catalog, attrs);
+        match self {
+            Expr::Path(p) if p.len() == 2 && p[0] == "task" => attrs
+                .get(&p[1])
+                .map(AttrValue::to_expr)
+                .or_else(|| literal(task_attr(task, &p[1], catalog)))
+                .unwrap_or_else(|| self.clone()),
+            Expr::List(items) => Expr::List(items.iter().map(go).collect()),
+            Expr::Call(f, args) => Expr::Call(f.clone(), args.iter().map(go).collect()),
+            Expr::Not(e) => Expr::Not(Box::new(go(e))),
+            Expr::And(parts) => Expr::And(parts.iter().map(go).collect()),
+            Expr::Or(parts) => Expr::Or(parts.iter().map(go).collect()),
+            Expr::Cmp(l, op, r) => Expr::Cmp(Box::new(go(l)), *op, Box::new(go(r))),
+            Expr::Num(_) | Expr::Str(_) | Expr::Bool(_) | Expr::Path(_) => self.clone(),
+        }
+    }
+
+    /// Compiles the target for one task: [`compile`](Expr::compile), with the residual
+    /// [bound](Expr::bind) to the task and put in [`Requirements::filter`] — so the router
+    /// evaluates it once per agent and queue, and routing decisions only read bitsets.
+    ///
+    /// # Errors
+    /// As [`compile`](Expr::compile).
+    ///
+    /// # Example
+    /// ```
+    /// use switchboard::{Catalog, Channel, CustomerProfile, Preferences, Priority, Requirements, TaskView, AgentId};
+    /// use switchboard::expr::Expr;
+    /// let mut cat = Catalog::new();
+    /// cat.skill("returns");
+    /// let acme = cat.tenant("acme");
+    /// let r = Requirements::default();
+    /// let p = Preferences::default().agent(AgentId(42));
+    /// let task = TaskView { tenant: acme, channel: Channel::Chat, requirements: &r, preferences: &p,
+    ///     customer: CustomerProfile::default(), priority: Priority::default(), sla_ms: 0 };
+    /// let e = Expr::parse(r#"has_skill("returns") and agent.id == task.previous_agent"#).unwrap();
+    /// let req = e.compile_for(&task, &cat, &Default::default()).unwrap();
+    /// assert_eq!(req.skills.len(), 1);
+    /// assert_eq!(req.filter.unwrap().source(), "agent.id == 42");
+    /// ```
+    pub fn compile_for(
+        &self,
+        task: &TaskView<'_>,
+        catalog: &Catalog,
+        attrs: &std::collections::BTreeMap<String, AttrValue>,
+    ) -> Result<Requirements, ParseError> {
+        // Index-shaped parts first (so `task.tenant in agent.certified` still becomes the
+        // certification index), then what is left is bound to the task; a residual that binds
+        // to index-shaped conjuncts (`skill("s") >= task.level`) is absorbed in a second pass.
+        let c = self.compile(catalog)?;
+        let mut req = c.requirements;
+        if let Some(rest) = c.residual {
+            let bound = rest.bind(task, catalog, attrs).compile(catalog)?;
+            req.skills.extend(bound.requirements.skills);
+            req.tags.extend(bound.requirements.tags);
+            req.certification |= bound.requirements.certification;
+            req.canonicalize();
+            req.filter = bound.residual.map(Filter::from_expr);
+        }
+        Ok(req)
+    }
+}
+
+/// A host-defined task attribute value, for [`Expr::bind`].
+///
+/// # Example
+/// ```
+/// use switchboard::expr::AttrValue;
+/// let v: AttrValue = serde_json::from_str(r#""zh""#).unwrap();
+/// assert_eq!(v, AttrValue::Str("zh".into()));
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum AttrValue {
+    /// A boolean.
+    Bool(bool),
+    /// A number.
+    Num(f64),
+    /// A string.
+    Str(String),
+    /// A list of strings.
+    List(Vec<String>),
+}
+
+impl AttrValue {
+    fn to_expr(&self) -> Expr {
+        match self {
+            AttrValue::Bool(b) => Expr::Bool(*b),
+            AttrValue::Num(n) => Expr::Num(*n),
+            AttrValue::Str(s) => Expr::Str(s.clone()),
+            AttrValue::List(v) => Expr::List(v.iter().map(|s| Expr::Str(s.clone())).collect()),
+        }
+    }
+}
+
+/// An agent-only predicate: the residual of a target expression once bound to its task, kept in
+/// [`Requirements::filter`]. Equal filters have equal canonical source text, so tasks with the
+/// same target share a queue; the router evaluates a filter once per (agent, queue) — when either
+/// appears or the agent changes — and stores the answer in the queue's eligibility bitset.
+///
+/// # Example
+/// ```
+/// use switchboard::expr::Filter;
+/// let f = Filter::new("not  has_tag( \"trainee\" )").unwrap();
+/// assert_eq!(f.source(), r#"not has_tag("trainee")"#);
+/// assert_eq!(f, Filter::new(r#"not has_tag("trainee")"#).unwrap());
+/// assert!(Filter::new("has_tag(").is_err());
+/// ```
+#[derive(Debug, Clone)]
+pub struct Filter {
+    src: std::sync::Arc<str>,
+    expr: std::sync::Arc<Expr>,
+}
+
+impl Filter {
+    /// Parses a filter.
+    ///
+    /// # Errors
+    /// [`ParseError`] with the position of the problem.
+    pub fn new(src: &str) -> Result<Filter, ParseError> {
+        Ok(Filter::from_expr(Expr::parse(src)?))
+    }
+    /// A filter from a parsed expression.
+    #[must_use]
+    pub fn from_expr(expr: Expr) -> Filter {
+        Filter {
+            src: expr.to_string().into(),
+            expr: std::sync::Arc::new(expr),
+        }
+    }
+    /// The canonical source text.
+    #[must_use]
+    pub fn source(&self) -> &str {
+        &self.src
+    }
+    /// The expression.
+    #[must_use]
+    pub fn expr(&self) -> &Expr {
+        &self.expr
+    }
+    /// Whether `agent` passes.
+    #[must_use]
+    pub fn matches(&self, agent: &AgentView<'_>, catalog: &Catalog) -> bool {
+        self.expr.eval_agent(agent, catalog)
+    }
+}
+
+impl PartialEq for Filter {
+    fn eq(&self, other: &Self) -> bool {
+        self.src == other.src
+    }
+}
+impl Eq for Filter {}
+impl std::hash::Hash for Filter {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.src.hash(state);
+    }
+}
+impl Serialize for Filter {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.src)
+    }
+}
+impl<'de> Deserialize<'de> for Filter {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Filter::new(&s).map_err(serde::de::Error::custom)
     }
 }
 
@@ -742,6 +982,7 @@ fn compare(l: &Val, op: CmpOp, r: &Val) -> bool {
 }
 
 impl fmt::Display for Expr {
+    /// Canonical source text: parsing it gives back an equal expression.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let join = |f: &mut fmt::Formatter<'_>, parts: &[Expr], sep: &str| -> fmt::Result {
             write!(f, "(")?;
@@ -753,29 +994,39 @@ impl fmt::Display for Expr {
             }
             write!(f, ")")
         };
+        let list = |f: &mut fmt::Formatter<'_>, items: &[Expr]| -> fmt::Result {
+            for (i, p) in items.iter().enumerate() {
+                if i > 0 {
+                    write!(f, ", ")?;
+                }
+                write!(f, "{}", Operand(p))?;
+            }
+            Ok(())
+        };
         match self {
             Expr::Num(n) => write!(f, "{n}"),
-            Expr::Str(s) => write!(f, "{s:?}"),
+            Expr::Str(s) => {
+                write!(f, "\"")?;
+                for c in s.chars() {
+                    match c {
+                        '"' => write!(f, "\\\"")?,
+                        '\\' => write!(f, "\\\\")?,
+                        '\n' => write!(f, "\\n")?,
+                        c => write!(f, "{c}")?,
+                    }
+                }
+                write!(f, "\"")
+            }
             Expr::Bool(b) => write!(f, "{b}"),
             Expr::List(items) => {
                 write!(f, "[")?;
-                for (i, p) in items.iter().enumerate() {
-                    if i > 0 {
-                        write!(f, ", ")?;
-                    }
-                    write!(f, "{p}")?;
-                }
+                list(f, items)?;
                 write!(f, "]")
             }
             Expr::Path(p) => write!(f, "{}", p.join(".")),
             Expr::Call(name, args) => {
                 write!(f, "{name}(")?;
-                for (i, p) in args.iter().enumerate() {
-                    if i > 0 {
-                        write!(f, ", ")?;
-                    }
-                    write!(f, "{p}")?;
-                }
+                list(f, args)?;
                 write!(f, ")")
             }
             Expr::Not(e) => write!(f, "not {e}"),
@@ -792,8 +1043,20 @@ impl fmt::Display for Expr {
                     CmpOp::In => "in",
                     CmpOp::Has => "has",
                 };
-                write!(f, "{l} {o} {r}")
+                write!(f, "{} {o} {}", Operand(l), Operand(r))
             }
+        }
+    }
+}
+
+/// An expression in operand position: comparisons and negations get parentheses.
+struct Operand<'a>(&'a Expr);
+
+impl fmt::Display for Operand<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            e @ (Expr::Cmp(..) | Expr::Not(_)) => write!(f, "({e})"),
+            e => write!(f, "{e}"),
         }
     }
 }

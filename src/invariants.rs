@@ -125,7 +125,7 @@ pub(crate) fn check<P: Policy>(r: &Router<P>) -> Result<(), String> {
         }
         // Index: the agent's queue list equals the queues it meets.
         let expect: Vec<u32> = (0..queues.len())
-            .filter(|&q| a.meets(&queues[q]))
+            .filter(|&q| a.meets(&queues[q], r.catalog()))
             .map(|q| u32::try_from(q).unwrap_or(u32::MAX))
             .collect();
         if expect != a.queues() {
@@ -135,7 +135,7 @@ pub(crate) fn check<P: Policy>(r: &Router<P>) -> Result<(), String> {
             if q.eligible.count_ones(..) != q.eligible_n as usize {
                 return Err(format!("queue {qi} eligible count is stale"));
             }
-            if q.eligible.contains(slot as usize) != a.meets(q) {
+            if q.eligible.contains(slot as usize) != a.meets(q, r.catalog()) {
                 return Err(format!(
                     "queue {qi} eligibility bit wrong for agent {}",
                     a.id()
@@ -150,7 +150,7 @@ pub(crate) fn check<P: Policy>(r: &Router<P>) -> Result<(), String> {
             return Err(format!("offer {o} for unknown task"));
         };
         match agents.get(&rec.agent) {
-            Some(a) if a.meets(&queues[t.queue() as usize]) => {}
+            Some(a) if a.meets(&queues[t.queue() as usize], r.catalog()) => {}
             _ => return Err(format!("offer {o} made to an ineligible agent")),
         }
     }
@@ -175,7 +175,7 @@ pub(crate) fn work_conservation<P: Policy>(r: &Router<P>) -> Result<(), String> 
         }
         let q = &queues[t.queue() as usize];
         for (&slot, a) in &agents {
-            if a.has_room(t.channel()) && a.meets(q) && !t.in_backoff(slot, now) {
+            if a.has_room(t.channel()) && a.meets(q, r.catalog()) && !t.in_backoff(slot, now) {
                 return Err(format!(
                     "work conservation: task {tid} waits while agent {} is free and eligible",
                     a.id()

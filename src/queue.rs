@@ -162,6 +162,9 @@ pub(crate) struct Queue {
     pub(crate) id: QueueId,
     pub(crate) channel: Channel,
     pub(crate) cert_tenant: Option<TenantId>,
+    /// The tenant whose tasks this queue holds, when tenant shares are configured (waiting lines
+    /// are then kept per tenant so that a freed agent can rank heads by tenant tier).
+    pub(crate) tenant: Option<TenantId>,
     pub(crate) requirements: Requirements,
     pub(crate) waiting: BTreeMap<OrderKey, TaskId>,
     /// Agents (by slot) meeting the requirements, whatever their presence or load.
@@ -179,5 +182,6 @@ pub(crate) struct Queue {
 pub(crate) struct QueueSig {
     pub(crate) channel: Channel,
     pub(crate) cert_tenant: Option<TenantId>,
+    pub(crate) tenant: Option<TenantId>,
     pub(crate) requirements: Requirements,
 }

@@ -55,13 +55,29 @@ struct NaiveAgent {
 }
 
 impl NaiveAgent {
-    fn meets(&self, q: &NaiveQueue) -> bool {
+    fn meets(&self, q: &NaiveQueue, catalog: &Catalog) -> bool {
         q.requirements
             .skills
             .iter()
             .all(|r| self.skills.get(&r.skill).is_some_and(|&l| l >= r.min_level))
             && q.requirements.tags.iter().all(|t| self.tags.contains(t))
             && q.cert_tenant.is_none_or(|t| self.certs.contains(&t))
+            && q.requirements.filter.as_ref().is_none_or(|f| {
+                // Evaluated directly on every check: the oracle keeps no eligibility cache.
+                let (skills, tags, certs) = self.sorted();
+                f.matches(
+                    &AgentView {
+                        id: self.id,
+                        kind: self.kind,
+                        skills: &skills,
+                        tags: &tags,
+                        certifications: &certs,
+                        capacity: self.capacity,
+                        load: self.load,
+                    },
+                    catalog,
+                )
+            })
     }
 
     fn has_room(&self, channel: Channel) -> bool {
@@ -86,6 +102,7 @@ impl NaiveAgent {
 struct NaiveQueue {
     channel: Channel,
     cert_tenant: Option<TenantId>,
+    tenant: Option<TenantId>,
     requirements: Requirements,
 }
 
@@ -558,6 +575,7 @@ impl<P: Policy> NaiveRouter<P> {
         let q = NaiveQueue {
             channel,
             cert_tenant: reqs.certification.then_some(tenant),
+            tenant: (!self.cfg.shares.is_empty()).then_some(tenant),
             requirements: reqs,
         };
         if let Some(i) = self.queues.iter().position(|x| *x == q) {
@@ -660,7 +678,8 @@ impl<P: Policy> NaiveRouter<P> {
             .filter(|o| {
                 self.offers.get(o).is_some_and(|rec| {
                     self.tasks.get(&rec.task).is_some_and(|t| {
-                        !self.agents[slot as usize].meets(&self.queues[t.queue as usize])
+                        !self.agents[slot as usize]
+                            .meets(&self.queues[t.queue as usize], &self.catalog)
                     })
                 })
             })
@@ -1017,6 +1036,114 @@ impl<P: Policy> NaiveRouter<P> {
         Ok(())
     }
 
+    /// Gives a waiting task a new target. See [`Router::retarget`](crate::Router::retarget).
+    ///
+    /// # Errors
+    /// As [`Router::retarget`](crate::Router::retarget).
+    pub fn retarget(
+        &mut self,
+        now: Time,
+        task: TaskId,
+        target: crate::Retarget,
+    ) -> Result<(), RouterError> {
+        self.check_time(now)?;
+        let t = self
+            .tasks
+            .get(&task)
+            .ok_or(RouterError::UnknownTask(task))?;
+        if t.phase != NaivePhase::Waiting {
+            return Err(invalid_state(task, &t.phase, "retarget"));
+        }
+        self.check_requirements(&target.requirements)?;
+        if let Some(p) = &target.preferences {
+            for &(s, w) in &p.skills {
+                self.check_skill(s)?;
+                Self::check_number("preferences.skills weight", w)?;
+            }
+            for &(tag, w) in &p.tags {
+                self.check_tag(tag)?;
+                Self::check_number("preferences.tags weight", w)?;
+            }
+        }
+        let priority = target.priority.unwrap_or(t.priority);
+        Self::check_number("priority.base", priority.base)?;
+        let reqs = target.requirements.canonical();
+        let mut probe = t.clone();
+        probe.priority = priority;
+        if let Some(p) = &target.preferences {
+            probe.preferences = p.clone();
+        }
+        let score = self.task_score(&probe, &reqs);
+        let key = self.make_key(score, t.created_at, t.sla_ms, priority.class, t.key.seq)?;
+        self.now = now;
+        let (tenant, channel) = (t.tenant, t.channel);
+        let q = self.queue_for(channel, tenant, reqs);
+        self.waiting.retain(|&(_, id)| id != task);
+        if let Some(t) = self.tasks.get_mut(&task) {
+            t.queue = q;
+            t.key = key;
+            t.priority = priority;
+            t.preferences = probe.preferences;
+            if let Some(s) = target.strategy {
+                t.strategy = s;
+            }
+        }
+        self.insert_waiting(key, task);
+        self.effects.push_back(Effect::Queued {
+            task,
+            queue: QueueId(q),
+            reason: QueueReason::Retargeted,
+        });
+        self.match_all();
+        Ok(())
+    }
+
+    /// Replaces the tenant shares. See [`Router::set_shares`](crate::Router::set_shares).
+    ///
+    /// # Errors
+    /// As [`Router::set_shares`](crate::Router::set_shares).
+    pub fn set_shares(
+        &mut self,
+        now: Time,
+        shares: Vec<crate::TenantShare>,
+    ) -> Result<(), RouterError> {
+        self.check_time(now)?;
+        for s in &shares {
+            if (s.tenant.0 as usize) >= self.catalog.tenant_count() {
+                return Err(RouterError::UnknownName {
+                    kind: "tenant",
+                    id: s.tenant.0,
+                });
+            }
+        }
+        let cfg = RouterConfig {
+            shares,
+            ..self.cfg.clone()
+        };
+        cfg.validate()?;
+        self.now = now;
+        let refile = cfg.shares.is_empty() != self.cfg.shares.is_empty();
+        self.cfg = cfg;
+        if refile {
+            let mut order: Vec<(u64, TaskId)> =
+                self.tasks.iter().map(|(&id, t)| (t.key.seq, id)).collect();
+            order.sort_unstable();
+            for (_, id) in order {
+                let Some(t) = self.tasks.get(&id) else {
+                    continue;
+                };
+                let (channel, tenant) = (t.channel, t.tenant);
+                let reqs = self.queues[t.queue as usize].requirements.clone();
+                let q = self.queue_for(channel, tenant, reqs);
+                if let Some(t) = self.tasks.get_mut(&id) {
+                    t.queue = q;
+                }
+            }
+        }
+        self.match_all();
+        Ok(())
+    }
+
     /// Changes a live task's priority and customer profile. See
     /// [`Router::reprioritize`](crate::Router::reprioritize).
     ///
@@ -1189,6 +1316,8 @@ impl<P: Policy> NaiveRouter<P> {
                 priority,
                 customer,
             } => self.reprioritize(now, task, priority, customer),
+            Event::Retarget { task, target } => self.retarget(now, task, target),
+            Event::SetShares { shares } => self.set_shares(now, shares),
             Event::Tick => self.handle_timeout(now),
             // The reference routes immediately only: a batch point is a plain matching pass.
             Event::DispatchBatch => {
@@ -1323,19 +1452,43 @@ impl<P: Policy> NaiveRouter<P> {
     fn can_take(&self, slot: u32, t: &NaiveTask) -> bool {
         let a = &self.agents[slot as usize];
         a.has_room(t.channel)
-            && a.meets(&self.queues[t.queue as usize])
+            && a.meets(&self.queues[t.queue as usize], &self.catalog)
             && t.backoff_until(slot).is_none_or(|u| u <= self.now)
     }
 
     /// The matching rule, stated globally: while some waiting task has a free, eligible agent,
     /// offer the first such task in serving order.
+    /// The tier of a tenant's waiting tasks (see [`crate::TenantShare`]), from a count of its
+    /// tasks holding capacity.
+    fn tier(&self, tenant: TenantId) -> u8 {
+        self.cfg
+            .shares
+            .iter()
+            .find(|s| s.tenant == tenant)
+            .map_or(1, |s| {
+                let held = self
+                    .tasks
+                    .values()
+                    .filter(|t| t.tenant == tenant && t.phase != NaivePhase::Waiting)
+                    .count();
+                s.tier(u32::try_from(held).unwrap_or(u32::MAX))
+            })
+    }
+
     fn match_all(&mut self) {
         loop {
-            let found = self.waiting.iter().map(|&(_, id)| id).find(|id| {
-                self.tasks
-                    .get(id)
-                    .is_some_and(|t| (0..self.agents.len()).any(|s| self.can_take(to_u32(s), t)))
-            });
+            // The best waiting task by (tenant tier, order key) that some agent can take.
+            let found = self
+                .waiting
+                .iter()
+                .filter(|(_, id)| {
+                    self.tasks.get(id).is_some_and(|t| {
+                        (0..self.agents.len()).any(|s| self.can_take(to_u32(s), t))
+                    })
+                })
+                .filter_map(|&(key, id)| Some(((self.tier(self.tasks.get(&id)?.tenant), key), id)))
+                .min()
+                .map(|(_, id)| id);
             match found {
                 Some(task) => self.offer_task(task),
                 None => break,
@@ -1586,7 +1739,11 @@ impl<P: Policy> NaiveRouter<P> {
             if waiting.is_empty() {
                 continue;
             }
-            let live = || self.agents.iter().filter(|a| !a.removed && a.meets(q));
+            let live = || {
+                self.agents
+                    .iter()
+                    .filter(|a| !a.removed && a.meets(q, &self.catalog))
+            };
             queues.push(QueueSnapshot {
                 queue: QueueId(to_u32(qi)),
                 channel: q.channel,

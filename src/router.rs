@@ -133,7 +133,7 @@ impl AgentRec {
         self.state == AgentState::Available
             && self.load[channel.index()] < self.capacity.get(channel)
     }
-    fn meets(&self, queue: &Queue) -> bool {
+    fn meets(&self, queue: &Queue, catalog: &Catalog) -> bool {
         queue
             .requirements
             .skills
@@ -147,6 +147,11 @@ impl AgentRec {
             && queue
                 .cert_tenant
                 .is_none_or(|t| self.certs.binary_search(&t).is_ok())
+            && queue
+                .requirements
+                .filter
+                .as_ref()
+                .is_none_or(|f| f.matches(&self.view(), catalog))
     }
 }
 
@@ -289,7 +294,15 @@ pub struct Router<P: Policy = DefaultPolicy> {
     /// Decline back-offs ending at or before this time have been noticed by the matching (see
     /// `run_matching`). Not persisted: a restored router starts at zero and rescans once.
     backoffs_seen: Time,
+    /// Per tenant: tasks holding capacity (offered, in service or in wrap-up).
+    held: Vec<u32>,
+    /// Per tenant: its share, if configured (a dense copy of `cfg.shares`).
+    share_of: Vec<Option<crate::TenantShare>>,
 }
+
+/// How a waiting task ranks for a freed agent: its tenant's tier (see [`crate::TenantShare`];
+/// always 1 without shares), then its queue order.
+type Rank = (u8, OrderKey);
 
 impl Router<DefaultPolicy> {
     /// A router with the default policy.
@@ -334,7 +347,7 @@ impl<P: Policy> Router<P> {
     /// [`RouterError::InvalidConfig`] if the configuration does not [validate](RouterConfig::validate).
     pub fn with_policy(config: RouterConfig, policy: P) -> Result<Self, RouterError> {
         config.validate()?;
-        Ok(Router {
+        let mut r = Router {
             rng: SeededRng::new(config.seed),
             cfg: config,
             policy,
@@ -367,7 +380,182 @@ impl<P: Policy> Router<P> {
             dirty_tasks: Vec::new(),
             dirty_agents: Vec::new(),
             backoffs_seen: Time::ZERO,
-        })
+            held: Vec::new(),
+            share_of: Vec::new(),
+        };
+        r.rebuild_share_index();
+        Ok(r)
+    }
+
+    /// Rebuilds `share_of` from `cfg.shares`.
+    fn rebuild_share_index(&mut self) {
+        self.share_of.clear();
+        for s in &self.cfg.shares {
+            let i = s.tenant.0 as usize;
+            if self.share_of.len() <= i {
+                self.share_of.resize(i + 1, None);
+            }
+            self.share_of[i] = Some(*s);
+        }
+    }
+
+    /// Re-files every task's queue after the queue signature rule changed (shares switched on
+    /// or off), in arrival order so that new queue ids are deterministic.
+    fn refile_queues(&mut self) {
+        let mut order: Vec<(u64, TaskId)> =
+            self.tasks.iter().map(|(&id, t)| (t.key.seq, id)).collect();
+        order.sort_unstable();
+        for (_, task) in order {
+            let t = self.tref(task);
+            let (old_q, key, tenant, channel, waiting) = (
+                t.queue,
+                t.key,
+                t.tenant,
+                t.channel,
+                t.phase == Phase::Waiting,
+            );
+            let reqs = self.queues[old_q as usize].requirements.clone();
+            let q = self.get_or_create_queue(channel, tenant, reqs);
+            if q == old_q {
+                continue;
+            }
+            if waiting {
+                self.queue_remove(old_q, key);
+                self.queue_insert(q, key, task);
+            }
+            self.tmut(task).queue = q;
+        }
+    }
+
+    /// The tier of a tenant's waiting tasks right now (lower is served first).
+    fn tier(&self, tenant: Option<TenantId>) -> u8 {
+        match tenant {
+            Some(t) => self
+                .share_of
+                .get(t.0 as usize)
+                .copied()
+                .flatten()
+                .map_or(1, |s| {
+                    s.tier(self.held.get(t.0 as usize).copied().unwrap_or(0))
+                }),
+            None => 1,
+        }
+    }
+
+    /// Counts a task of `tenant` starting (`+1`) or stopping (`-1`) to hold capacity.
+    fn hold(&mut self, tenant: TenantId, on: bool) {
+        let i = tenant.0 as usize;
+        if self.held.len() <= i {
+            self.held.resize(i + 1, 0);
+        }
+        if on {
+            self.held[i] += 1;
+        } else {
+            self.held[i] = self.held[i].saturating_sub(1);
+        }
+    }
+
+    /// How many tasks wait in a queue (`None` for an unknown queue).
+    #[must_use]
+    pub fn queue_len(&self, queue: QueueId) -> Option<usize> {
+        self.queues.get(queue.0 as usize).map(|q| q.waiting.len())
+    }
+
+    /// How many agents would be eligible for a task of `tenant` on `channel` with these
+    /// requirements: registered (any state), `Available`, and free on the channel right now.
+    /// Uses the queue's bitset when such a queue exists, the skill/tag/tenant indexes otherwise.
+    ///
+    /// # Example
+    /// ```
+    /// use switchboard::*;
+    /// let mut r = Router::new(RouterConfig::default()).unwrap();
+    /// let acme = r.catalog_mut().tenant("acme");
+    /// r.add_agent(Time::ZERO, AgentSpec::new(AgentId(1)).capacity(Channel::Chat, 1)).unwrap();
+    /// let e = r.eligible_count(Channel::Chat, acme, &Requirements::default());
+    /// assert_eq!((e.registered, e.available, e.free), (1, 0, 0)); // offline by default
+    /// ```
+    #[must_use]
+    pub fn eligible_count(
+        &self,
+        channel: Channel,
+        tenant: TenantId,
+        reqs: &Requirements,
+    ) -> crate::explain::EligibleCount {
+        let sig = QueueSig {
+            channel,
+            cert_tenant: reqs.certification.then_some(tenant),
+            tenant: (!self.cfg.shares.is_empty()).then_some(tenant),
+            requirements: reqs.canonical(),
+        };
+        let owned;
+        let set = if let Some(&q) = self.queue_by_sig.get(&sig) {
+            &self.queues[q as usize].eligible
+        } else {
+            let probe = Queue {
+                id: QueueId(u32::MAX),
+                channel,
+                cert_tenant: sig.cert_tenant,
+                tenant: sig.tenant,
+                requirements: sig.requirements,
+                waiting: std::collections::BTreeMap::new(),
+                eligible: FixedBitSet::new(),
+                eligible_n: 0,
+                skip_walks: 0,
+            };
+            let mut cand = self.live.clone();
+            let empty = FixedBitSet::new();
+            for r in &probe.requirements.skills {
+                cand.intersect_with(self.skill_idx.get(r.skill.0 as usize).unwrap_or(&empty));
+            }
+            for t in &probe.requirements.tags {
+                cand.intersect_with(self.tag_idx.get(t.0 as usize).unwrap_or(&empty));
+            }
+            if let Some(t) = probe.cert_tenant {
+                cand.intersect_with(self.cert_idx.get(t.0 as usize).unwrap_or(&empty));
+            }
+            let keep: Vec<usize> = cand
+                .ones()
+                .filter(|&s| {
+                    self.agents[s]
+                        .as_ref()
+                        .is_some_and(|a| a.meets(&probe, &self.catalog))
+                })
+                .collect();
+            let mut out = FixedBitSet::with_capacity(self.agents.len());
+            for s in keep {
+                out.insert(s);
+            }
+            owned = out;
+            &owned
+        };
+        let mut e = crate::explain::EligibleCount::default();
+        for s in set.ones() {
+            let Some(a) = self.agents[s].as_ref() else {
+                continue;
+            };
+            e.registered += 1;
+            if a.state == AgentState::Available {
+                e.available += 1;
+            }
+            if self.free[channel.index()].contains(s) {
+                e.free += 1;
+            }
+        }
+        e
+    }
+
+    /// Tasks of `tenant` currently holding capacity (offered, in service or in wrap-up).
+    ///
+    /// # Example
+    /// ```
+    /// use switchboard::*;
+    /// let mut r = Router::new(RouterConfig::default()).unwrap();
+    /// let t = r.catalog_mut().tenant("acme");
+    /// assert_eq!(r.tenant_held(t), 0);
+    /// ```
+    #[must_use]
+    pub fn tenant_held(&self, tenant: TenantId) -> u32 {
+        self.held.get(tenant.0 as usize).copied().unwrap_or(0)
     }
 
     // ----------------------------------------------------------------- accessors
@@ -648,6 +836,18 @@ impl<P: Policy> Router<P> {
         Ok(())
     }
 
+    fn check_preferences(&self, p: &Preferences) -> Result<(), RouterError> {
+        for &(s, w) in &p.skills {
+            self.check_skill(s)?;
+            Self::check_number("preferences.skills weight", w)?;
+        }
+        for &(t, w) in &p.tags {
+            self.check_tag(t)?;
+            Self::check_number("preferences.tags weight", w)?;
+        }
+        Ok(())
+    }
+
     fn check_customer(customer: &CustomerProfile, priority: &Priority) -> Result<(), RouterError> {
         Self::check_number("customer.sentiment", customer.sentiment)?;
         if !(-1.0..=1.0).contains(&customer.sentiment) {
@@ -803,7 +1003,7 @@ impl<P: Policy> Router<P> {
     fn refresh_agent_queues(&mut self, slot: u32) {
         let mut list = Vec::new();
         for qi in 0..self.queues.len() {
-            let meets = self.aref(slot).meets(&self.queues[qi]);
+            let meets = self.aref(slot).meets(&self.queues[qi], &self.catalog);
             #[allow(clippy::cast_possible_truncation)]
             let q = qi as u32; // queue count is bounded by u32 (see get_or_create_queue)
             let queue = &mut self.queues[qi];
@@ -831,6 +1031,7 @@ impl<P: Policy> Router<P> {
         let sig = QueueSig {
             channel,
             cert_tenant: reqs.certification.then_some(tenant),
+            tenant: (!self.cfg.shares.is_empty()).then_some(tenant),
             requirements: reqs,
         };
         if let Some(&q) = self.queue_by_sig.get(&sig) {
@@ -852,6 +1053,7 @@ impl<P: Policy> Router<P> {
             id: QueueId(qi),
             channel,
             cert_tenant: sig.cert_tenant,
+            tenant: sig.tenant,
             requirements: sig.requirements.clone(),
             waiting: std::collections::BTreeMap::new(),
             eligible: FixedBitSet::with_capacity(self.agents.len()),
@@ -861,7 +1063,7 @@ impl<P: Policy> Router<P> {
         for slot in cand.ones() {
             #[allow(clippy::cast_possible_truncation)]
             let slot = slot as u32;
-            if self.aref(slot).meets(&queue) {
+            if self.aref(slot).meets(&queue, &self.catalog) {
                 queue.eligible.insert(slot as usize);
                 queue.eligible_n += 1;
                 self.arec(slot).queues.push(qi);
@@ -894,6 +1096,9 @@ impl<P: Policy> Router<P> {
     /// Removes a task record and every timer that belongs to it.
     fn drop_task(&mut self, task: TaskId) {
         if let Some(t) = self.tasks.remove(&task) {
+            if t.phase != Phase::Waiting {
+                self.hold(t.tenant, false);
+            }
             let seq = t.key.seq;
             if let (at, n @ 1..) = t.max_wait_timer {
                 self.timers
@@ -1111,14 +1316,7 @@ impl<P: Policy> Router<P> {
         }
         self.check_tenant(spec.tenant)?;
         self.check_requirements(&spec.requirements)?;
-        for &(s, w) in &spec.preferences.skills {
-            self.check_skill(s)?;
-            Self::check_number("preferences.skills weight", w)?;
-        }
-        for &(t, w) in &spec.preferences.tags {
-            self.check_tag(t)?;
-            Self::check_number("preferences.tags weight", w)?;
-        }
+        self.check_preferences(&spec.preferences)?;
         Self::check_customer(&spec.customer, &spec.priority)?;
         if spec.fanout == Some(0) {
             return Err(RouterError::InvalidConfig {
@@ -1447,7 +1645,131 @@ impl<P: Policy> Router<P> {
         Ok(())
     }
 
-    // ----------------------------------------------------------------- timers
+    /// Gives a **waiting** task a new target in one step: requirements (and so queue), and
+    /// optionally strategy, priority and preferences. It keeps its channel, tenant, age, arrival
+    /// sequence and decline back-offs, so it keeps its place in line relative to tasks of equal
+    /// priority. This is how [workflow](crate::workflow) steps widen and exception rules move
+    /// tasks; it never disturbs an outstanding offer (the task must be waiting).
+    ///
+    /// # Errors
+    /// [`RouterError::UnknownTask`], [`RouterError::InvalidTaskState`] unless waiting,
+    /// [`RouterError::UnknownName`], [`RouterError::InvalidLevel`],
+    /// [`RouterError::InvalidNumber`], [`RouterError::TimeWentBackwards`]. Nothing changes on
+    /// error.
+    ///
+    /// # Example
+    /// ```
+    /// use switchboard::*;
+    /// let mut r = Router::new(RouterConfig::default()).unwrap();
+    /// let acme = r.catalog_mut().tenant("acme");
+    /// let vip = r.catalog_mut().tag("vip");
+    /// r.add_agent(Time::ZERO, AgentSpec::new(AgentId(1)).capacity(Channel::Chat, 1)
+    ///     .state(AgentState::Available)).unwrap();
+    /// // Nobody is tagged vip: the task waits.
+    /// r.arrive(Time::ZERO, TaskSpec::new(TaskId(1), acme, Channel::Chat)
+    ///     .requires(Requirements::default().tag(vip))).unwrap();
+    /// assert_eq!(r.task_state(TaskId(1)), Some(TaskState::Waiting));
+    /// // Widen: anyone may take it now.
+    /// r.retarget(Time::from_secs(30), TaskId(1), Retarget::new(Requirements::default())).unwrap();
+    /// assert!(matches!(r.task_state(TaskId(1)), Some(TaskState::Offered(_))));
+    /// ```
+    pub fn retarget(
+        &mut self,
+        now: Time,
+        task: TaskId,
+        target: crate::Retarget,
+    ) -> Result<(), RouterError> {
+        self.check_time(now)?;
+        let t = self
+            .tasks
+            .get(&task)
+            .ok_or(RouterError::UnknownTask(task))?;
+        if t.phase != Phase::Waiting {
+            return Err(invalid_state(task, &t.phase, "retarget"));
+        }
+        self.check_requirements(&target.requirements)?;
+        if let Some(p) = &target.preferences {
+            self.check_preferences(p)?;
+        }
+        let priority = target.priority.unwrap_or(t.priority());
+        Self::check_number("priority.base", priority.base)?;
+        let mut reqs = target.requirements;
+        reqs.canonicalize();
+        let mut probe = t.clone();
+        probe.base = priority.base;
+        probe.key.class = priority.class;
+        if let Some(p) = &target.preferences {
+            probe.preferences = (*p != Preferences::default()).then(|| Box::new(p.clone()));
+        }
+        let score = self.task_score(&probe, &reqs);
+        let key = self.make_key(score, t.created_at, t.sla_ms, priority.class, t.key.seq)?;
+        // ---- validated: mutate from here on.
+        self.now = now;
+        let (old_q, old_key, tenant, channel) = (t.queue, t.key, t.tenant, t.channel);
+        self.queue_remove(old_q, old_key);
+        let q = self.get_or_create_queue(channel, tenant, reqs);
+        let t = self.tmut(task);
+        t.queue = q;
+        t.key = key;
+        t.base = priority.base;
+        t.preferences = probe.preferences;
+        if let Some(s) = target.strategy {
+            t.strategy = s;
+        }
+        self.queue_insert(q, key, task);
+        self.effects.push_back(Effect::Queued {
+            task,
+            queue: QueueId(q),
+            reason: QueueReason::Retargeted,
+        });
+        self.dirty_tasks.push(task);
+        self.run_matching();
+        Ok(())
+    }
+
+    /// Replaces the tenant shares ([`RouterConfig::shares`]). Waiting tasks keep their places;
+    /// when shares are switched on or off, the waiting lines are re-filed (per tenant with
+    /// shares, shared without) in arrival order.
+    ///
+    /// # Errors
+    /// [`RouterError::InvalidConfig`] (a tenant listed twice, a cap below the reservation),
+    /// [`RouterError::UnknownName`] for a tenant not in the catalog,
+    /// [`RouterError::TimeWentBackwards`]. Nothing changes on error.
+    ///
+    /// # Example
+    /// ```
+    /// use switchboard::*;
+    /// let mut r = Router::new(RouterConfig::default()).unwrap();
+    /// let acme = r.catalog_mut().tenant("acme");
+    /// r.set_shares(Time::ZERO, vec![TenantShare { tenant: acme, reserved: 10, cap: Some(50) }]).unwrap();
+    /// assert_eq!(r.config().shares.len(), 1);
+    /// ```
+    pub fn set_shares(
+        &mut self,
+        now: Time,
+        shares: Vec<crate::TenantShare>,
+    ) -> Result<(), RouterError> {
+        self.check_time(now)?;
+        for s in &shares {
+            self.check_tenant(s.tenant)?;
+        }
+        let cfg = RouterConfig {
+            shares,
+            ..self.cfg.clone()
+        };
+        cfg.validate()?;
+        self.now = now;
+        let refile = cfg.shares.is_empty() != self.cfg.shares.is_empty();
+        self.cfg = cfg;
+        self.rebuild_share_index();
+        if refile {
+            self.refile_queues();
+        }
+        // Tiers only reorder competing tasks: no (task, free agent) pair appears or vanishes,
+        // except through back-offs that ended by `now`.
+        self.run_matching();
+        Ok(())
+    }
 
     /// Fires every timer due at or before `now`: offer expiries (the task goes back to its place,
     /// the agent gets a back-off), back-off ends, wrap-up ends and maximum waits.
@@ -1554,6 +1876,8 @@ impl<P: Policy> Router<P> {
                 priority,
                 customer,
             } => self.reprioritize(now, task, priority, customer),
+            Event::Retarget { task, target } => self.retarget(now, task, target),
+            Event::SetShares { shares } => self.set_shares(now, shares),
             Event::Tick => self.handle_timeout(now),
             Event::DispatchBatch => self.dispatch_batch(now).map(|_| ()),
         }
@@ -1564,7 +1888,12 @@ impl<P: Policy> Router<P> {
     /// Puts a task (not currently in a queue) into its queue, keeping its key.
     fn requeue(&mut self, task: TaskId, reason: QueueReason) {
         let t = self.tmut(task);
+        let (was_held, tenant) = (t.phase != Phase::Waiting, t.tenant);
         t.phase = Phase::Waiting;
+        if was_held {
+            self.hold(tenant, false);
+        }
+        let t = self.tref(task);
         let (q, key) = (t.queue, t.key);
         self.queue_insert(q, key, task);
         self.effects.push_back(Effect::Queued {
@@ -1749,16 +2078,20 @@ impl<P: Policy> Router<P> {
             return;
         }
         loop {
-            let mut best: Option<(OrderKey, TaskId)> = None;
+            let mut best: Option<(Rank, TaskId)> = None;
             for &t in &self.dirty_tasks {
                 let Some(task) = self.tasks.get(&t) else {
                     continue;
                 };
-                if task.phase != Phase::Waiting || best.is_some_and(|(k, _)| task.key > k) {
+                if task.phase != Phase::Waiting {
+                    continue;
+                }
+                let rank = (self.tier(self.queues[task.queue as usize].tenant), task.key);
+                if best.is_some_and(|(k, _)| rank > k) {
                     continue;
                 }
                 if self.has_free_candidate(task) {
-                    best = Some((task.key, t));
+                    best = Some((rank, t));
                 }
             }
             for &slot in &self.dirty_agents {
@@ -1797,16 +2130,12 @@ impl<P: Policy> Router<P> {
     }
 
     /// The best waiting task `slot` can take now, if better than `bound`.
-    fn best_task_for_agent(
-        &self,
-        slot: u32,
-        bound: Option<OrderKey>,
-    ) -> Option<(OrderKey, TaskId)> {
+    fn best_task_for_agent(&self, slot: u32, bound: Option<Rank>) -> Option<(Rank, TaskId)> {
         let a = self.agents[slot as usize].as_ref()?;
         if a.state != AgentState::Available {
             return None;
         }
-        let mut best: Option<(OrderKey, TaskId)> = None;
+        let mut best: Option<(Rank, TaskId)> = None;
         let mut limit = bound;
         for &q in &a.queues {
             if !self.nonempty.contains(q as usize) {
@@ -1816,15 +2145,17 @@ impl<P: Policy> Router<P> {
             if !a.has_room(queue.channel) {
                 continue;
             }
+            let tier = self.tier(queue.tenant);
             for (key, &tid) in &queue.waiting {
-                if limit.is_some_and(|l| *key > l) {
+                let rank = (tier, *key);
+                if limit.is_some_and(|l| rank > l) {
                     break;
                 }
                 if self.tref(tid).in_backoff(slot, self.now) {
                     continue;
                 }
-                best = Some((*key, tid));
-                limit = Some(*key);
+                best = Some((rank, tid));
+                limit = Some(rank);
                 break;
             }
         }
@@ -2043,7 +2374,10 @@ impl<P: Policy> Router<P> {
         }
         self.queue_remove(q, key);
         let id = self.make_offer(task, slot, reason);
-        self.tmut(task).phase = Phase::Offered(vec![id]);
+        let t = self.tmut(task);
+        t.phase = Phase::Offered(vec![id]);
+        let tenant = t.tenant;
+        self.hold(tenant, true);
     }
 
     /// Builds the strategy index for a channel on first use.
@@ -2176,7 +2510,10 @@ impl<P: Policy> Router<P> {
             };
             ids.push(self.make_offer(task, slot, reason));
         }
-        self.tmut(task).phase = Phase::Offered(ids);
+        let t = self.tmut(task);
+        t.phase = Phase::Offered(ids);
+        let tenant = t.tenant;
+        self.hold(tenant, true);
         true
     }
 
@@ -2660,8 +2997,8 @@ pub(crate) mod internals {
 
     pub(crate) struct AgentRefs<'a>(&'a AgentRec);
     impl AgentRefs<'_> {
-        pub(crate) fn meets(&self, q: &crate::queue::Queue) -> bool {
-            self.0.meets(q)
+        pub(crate) fn meets(&self, q: &crate::queue::Queue, catalog: &crate::Catalog) -> bool {
+            self.0.meets(q, catalog)
         }
         pub(crate) fn has_room(&self, c: crate::Channel) -> bool {
             self.0.has_room(c)

@@ -51,6 +51,12 @@ pub struct Requirements {
     /// Whether the agent must be certified for the task's tenant.
     #[serde(default)]
     pub certification: bool,
+    /// A residual agent predicate (the part of a [target expression](crate::expr) the indexes
+    /// cannot answer), evaluated once per agent and queue, never per routing decision. Tasks
+    /// with equal filters share a queue. Built by
+    /// [`Expr::compile_for`](crate::expr::Expr::compile_for) or [`Requirements::filter`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<crate::expr::Filter>,
 }
 
 impl Requirements {
@@ -70,6 +76,19 @@ impl Requirements {
     #[must_use]
     pub fn certified(mut self) -> Self {
         self.certification = true;
+        self
+    }
+    /// Adds an agent filter (replacing any earlier one).
+    ///
+    /// # Example
+    /// ```
+    /// use switchboard::{Requirements, expr::Filter};
+    /// let r = Requirements::default().filter(Filter::new(r#"not has_tag("trainee")"#).unwrap());
+    /// assert!(r.filter.is_some());
+    /// ```
+    #[must_use]
+    pub fn filter(mut self, filter: crate::expr::Filter) -> Self {
+        self.filter = Some(filter);
         self
     }
     /// Sorted, de-duplicated form (a skill listed twice keeps its highest minimum).
@@ -324,5 +343,61 @@ impl TaskState {
             TaskState::InService(_) => "in_service",
             TaskState::WrapUp(_) => "wrap_up",
         }
+    }
+}
+
+/// A new routing target for a waiting task: what [`Router::retarget`](crate::Router::retarget)
+/// applies in one step (a workflow step change, an exception rule). Fields left `None` keep the
+/// task's current value.
+///
+/// # Example
+/// ```
+/// use switchboard::{Retarget, Requirements, SkillId, Strategy};
+/// let r = Retarget::new(Requirements::default().skill(SkillId(0), 4))
+///     .strategy(Strategy::BestScore);
+/// assert_eq!(r.strategy, Some(Strategy::BestScore));
+/// assert!(r.priority.is_none());
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Retarget {
+    /// The new hard requirements (the task keeps its channel and tenant).
+    pub requirements: Requirements,
+    /// A new strategy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<Strategy>,
+    /// A new priority (class and base).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<Priority>,
+    /// New soft preferences (replacing the old ones).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preferences: Option<Preferences>,
+}
+
+impl Retarget {
+    /// A retarget to `requirements`, keeping everything else.
+    #[must_use]
+    pub fn new(requirements: Requirements) -> Self {
+        Retarget {
+            requirements,
+            ..Retarget::default()
+        }
+    }
+    /// Sets the strategy.
+    #[must_use]
+    pub fn strategy(mut self, s: Strategy) -> Self {
+        self.strategy = Some(s);
+        self
+    }
+    /// Sets the priority.
+    #[must_use]
+    pub fn priority(mut self, p: Priority) -> Self {
+        self.priority = Some(p);
+        self
+    }
+    /// Sets the preferences.
+    #[must_use]
+    pub fn preferences(mut self, p: Preferences) -> Self {
+        self.preferences = Some(p);
+        self
     }
 }

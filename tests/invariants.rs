@@ -164,6 +164,7 @@ fn reqs_s() -> impl Strategy<Value = Requirements> {
                 skills: skills.into_iter().map(|(s, l)| SkillReq::new(s, l)).collect(),
                 tags,
                 certification,
+                filter: None,
             }),
         // Invalid: unknown skill, level 0.
         1 => prop_oneof![
@@ -745,6 +746,7 @@ fn order_steps_s() -> impl Strategy<Value = Vec<Step>> {
                     skills: skills.into_iter().map(|(s, l)| SkillReq::new(s, l)).collect(),
                     tags,
                     certification: false,
+                    filter: None,
                 }),
         ]
     };

@@ -127,6 +127,9 @@ enum Op {
     Abandon(Pick),
     Transfer(Pick, Channel, Requirements),
     Reprioritize(Pick, Priority, CustomerProfile),
+    Retarget(Pick, Requirements, Option<Sel>, Option<Priority>),
+    /// `(tenant, reserved, cap)` triples.
+    SetShares(Vec<(u32, u32, Option<u32>)>),
     Tick,
     /// `handle_timeout` exactly at the router's next timer.
     TickAtTimer,
@@ -286,15 +289,44 @@ fn some_requirements_s() -> impl Strategy<Value = Requirements> {
         ),
         prop::collection::vec(tag_s(), 0..2),
         prop::bool::weighted(0.15),
+        filter_s(),
     )
-        .prop_map(|(skills, tags, certification)| Requirements {
+        .prop_map(|(skills, tags, certification, filter)| Requirements {
             skills: skills
                 .into_iter()
                 .map(|(s, l)| SkillReq::new(s, l))
                 .collect(),
             tags,
             certification,
+            filter,
         })
+}
+
+/// Residual agent filters (what target expressions leave after the index part).
+fn filter_s() -> impl Strategy<Value = Option<switchboard::expr::Filter>> {
+    prop_oneof![
+        6 => Just(None),
+        1 => prop::sample::select(vec![
+            r#"not has_tag("g0")"#,
+            r#"skill("s1") < 5"#,
+            r#"has_tag("g1") or has_skill("s2")"#,
+            "agent.id == 3",
+            "agent.id != 2",
+            r#"agent.kind == "bot""#,
+            r#""t1" in agent.certified"#,
+        ])
+        .prop_map(|src| Some(switchboard::expr::Filter::new(src).expect("valid filter"))),
+    ]
+}
+
+fn shares_s() -> impl Strategy<Value = Vec<(u32, u32, Option<u32>)>> {
+    prop_oneof![
+        1 => Just(Vec::new()),
+        3 => prop::collection::vec(
+            (0u32..3, 0u32..3, prop::option::of(0u32..4)),
+            1..3,
+        ),
+    ]
 }
 
 fn number_s(lo: f64, hi: f64) -> impl Strategy<Value = f64> {
@@ -396,6 +428,14 @@ fn op_s() -> impl Strategy<Value = Op> {
             .prop_map(|(t, c, r)| Op::Transfer(t, c, r)),
         2 => (pick_task_s(), priority_s(), customer_s())
             .prop_map(|(t, p, c)| Op::Reprioritize(t, p, c)),
+        2 => (
+            pick_task_s(),
+            requirements_s(),
+            prop::option::of(strategy_s()),
+            prop::option::of(priority_s()),
+        )
+            .prop_map(|(t, r, s, p)| Op::Retarget(t, r, s, p)),
+        1 => shares_s().prop_map(Op::SetShares),
         3 => Just(Op::Tick),
         3 => Just(Op::TickAtTimer),
         1 => Just(Op::Restore),
@@ -445,6 +485,8 @@ macro_rules! direct {
                 priority,
                 customer,
             } => $r.reprioritize($now, task, priority, customer),
+            Event::Retarget { task, target } => $r.retarget($now, task, target),
+            Event::SetShares { shares } => $r.set_shares($now, shares),
             Event::Tick => $r.handle_timeout($now),
             other => panic!("unexpected event {other:?}"),
         }
@@ -620,6 +662,25 @@ impl Driver {
                 task: task(*t, &|_| true),
                 priority: *p,
                 customer: *c,
+            },
+            Op::Retarget(t, req, strategy, priority) => Event::Retarget {
+                task: task(*t, &|s| matches!(s, TaskState::Waiting)),
+                target: Retarget {
+                    requirements: req.clone(),
+                    strategy: *strategy,
+                    priority: *priority,
+                    preferences: None,
+                },
+            },
+            Op::SetShares(list) => Event::SetShares {
+                shares: list
+                    .iter()
+                    .map(|&(tenant, reserved, cap)| TenantShare {
+                        tenant: TenantId(tenant),
+                        reserved,
+                        cap,
+                    })
+                    .collect(),
             },
             Op::Tick | Op::Restore => Event::Tick,
             Op::TickAtTimer => {

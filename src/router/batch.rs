@@ -195,7 +195,10 @@ impl<P: Policy> Router<P> {
                 batch: true,
             };
             let id = self.make_offer(tid, slot, reason);
-            self.tmut(tid).phase = Phase::Offered(vec![id]);
+            let t = self.tmut(tid);
+            t.phase = Phase::Offered(vec![id]);
+            let tenant = t.tenant;
+            self.hold(tenant, true);
             offers += 1;
         }
         self.dirty_tasks.clear();

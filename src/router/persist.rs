@@ -102,6 +102,8 @@ struct SavedAgent {
 struct SavedQueue {
     channel: Channel,
     cert_tenant: Option<TenantId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tenant: Option<TenantId>,
     requirements: Requirements,
 }
 
@@ -212,6 +214,7 @@ impl<P: Policy> Router<P> {
             .map(|q| SavedQueue {
                 channel: q.channel,
                 cert_tenant: q.cert_tenant,
+                tenant: q.tenant,
                 requirements: q.requirements.clone(),
             })
             .collect();
@@ -315,6 +318,7 @@ impl<P: Policy> Router<P> {
             let sig = QueueSig {
                 channel: q.channel,
                 cert_tenant: q.cert_tenant,
+                tenant: q.tenant,
                 requirements: q.requirements.canonical(),
             };
             if r.queue_by_sig.insert(sig.clone(), qi).is_some() {
@@ -324,6 +328,7 @@ impl<P: Policy> Router<P> {
                 id: QueueId(qi),
                 channel: sig.channel,
                 cert_tenant: sig.cert_tenant,
+                tenant: sig.tenant,
                 requirements: sig.requirements,
                 waiting: std::collections::BTreeMap::new(),
                 eligible: FixedBitSet::with_capacity(n_agents),
@@ -472,6 +477,18 @@ impl<P: Policy> Router<P> {
                 declines: t.declines.into_iter().collect(),
                 max_wait_timer: t.max_wait_timer.unwrap_or((Time::ZERO, 0)),
             };
+            if rec.phase != Phase::Waiting {
+                r.hold(rec.tenant, true);
+            }
+            if r.queues[rec.queue as usize]
+                .tenant
+                .is_some_and(|q| q != rec.tenant)
+            {
+                return Err(corrupt(format!(
+                    "task {} is in another tenant's queue",
+                    t.id
+                )));
+            }
             if r.tasks.insert(t.id, rec).is_some() {
                 return Err(corrupt(format!("task {} appears twice", t.id)));
             }

@@ -1,0 +1,929 @@
+//! The workflow engine: runs [`Workflow`]s next to a [`Router`].
+
+use super::{
+    ExceptionAction, PriorityChange, SkipIf, StepPreference, Trigger, Workflow, WorkflowSet,
+};
+use crate::expr::{AttrValue, Expr};
+use crate::{
+    Catalog, Policy, Preferences, Priority, Requirements, Retarget, Router, RouterError, TaskId,
+    TaskSpec, TaskState, TaskView, Time,
+};
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// Why the workflow engine refused something. Nothing changes on error.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum WorkflowError {
+    /// A workflow does not compile; `path` names the field
+    /// (`tenants.acme.presale.steps[1].target`).
+    #[error("{path}: {message}")]
+    Config {
+        /// Where.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// No workflow for this tenant and task type.
+    #[error("no workflow for tenant {tenant:?} and task type {task_type:?}")]
+    NoWorkflow {
+        /// The tenant's name.
+        tenant: String,
+        /// The task type.
+        task_type: String,
+    },
+    /// The router refused the call.
+    #[error(transparent)]
+    Router(#[from] RouterError),
+}
+
+/// Something the host should know or do, drained with [`WorkflowEngine::poll_effect`].
+///
+/// # Example
+/// ```
+/// use switchboard::{TaskId, workflow::WorkflowEffect};
+/// let e = WorkflowEffect::Callback { task: TaskId(1), rule: "long wait".into() };
+/// assert!(serde_json::to_string(&e).unwrap().contains("callback"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum WorkflowEffect {
+    /// The task entered a step (on arrival, on widening, on a skip, on a reload).
+    StepEntered {
+        /// The task.
+        task: TaskId,
+        /// The workflow (task type) it runs.
+        workflow: String,
+        /// The step's index.
+        step: usize,
+        /// Steps skipped on the way by `skip_if`.
+        skipped: Vec<usize>,
+    },
+    /// An exception rule fired.
+    ExceptionFired {
+        /// The task.
+        task: TaskId,
+        /// The rule's name.
+        rule: String,
+    },
+    /// A callback rule withdrew the task: call the customer back.
+    Callback {
+        /// The task (cancelled in the router).
+        task: TaskId,
+        /// The rule's name.
+        rule: String,
+    },
+}
+
+/// What the engine knows about one task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FlowTask {
+    /// The tenant's name.
+    pub tenant: String,
+    /// The task type whose workflow runs (changes on `move_to`).
+    pub workflow: String,
+    /// The current step.
+    pub step: usize,
+    /// When the task was created (ages count from here).
+    pub created_at: Time,
+    /// The priority it arrived with.
+    pub priority: Priority,
+    /// The preferences it arrived with.
+    pub preferences: Preferences,
+    /// Host attributes (`task.lang`, …) for target expressions.
+    pub attrs: BTreeMap<String, AttrValue>,
+    /// Exception rules that fired (each fires once).
+    pub fired: Vec<String>,
+    /// Priority change accumulated by `raise_priority` rules.
+    pub raised: PriorityChange,
+    /// A target fixed by an exception (overflow, bot, fallback): steps no longer apply.
+    pub pinned: Option<String>,
+    /// When the engine looks at the task next.
+    pub next: Option<Time>,
+}
+
+/// What [`WorkflowEngine::reload`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReloadReport {
+    /// Tasks moved to a step of the new workflows.
+    pub moved: usize,
+    /// Tasks whose workflow no longer exists (they keep their current target).
+    pub orphaned: usize,
+    /// Tasks offered right now: the new step applies if they come back to waiting.
+    pub deferred: usize,
+    /// Tasks no longer live in the router, dropped.
+    pub dropped: usize,
+}
+
+/// Runs workflows next to a [`Router`], which it is handed on every call (sans-I/O: the engine
+/// owns no router, clock or thread).
+///
+/// * [`arrive`](Self::arrive) routes a new task through its tenant's workflow for its type;
+/// * [`handle_timeout`](Self::handle_timeout) fires the router's timers and every due widening
+///   and wait-time exception — from a deadline set, `O(log n)` per due task, never a scan;
+/// * [`poll_timeout`](Self::poll_timeout) says when to call it next;
+/// * [`reload`](Self::reload) swaps the workflows at run time: waiting tasks keep their age and
+///   move to the step of the new workflow that matches it.
+///
+/// Step targets without `task.…` references are compiled once; others are bound to each task.
+///
+/// # Example
+/// ```
+/// use switchboard::*;
+/// use switchboard::workflow::*;
+/// let mut router = Router::new(RouterConfig::default()).unwrap();
+/// let acme = router.catalog_mut().tenant("acme");
+/// let sizing = router.catalog_mut().skill("sizing");
+/// let mut set = WorkflowSet::default();
+/// set.default.insert("presale".into(), Workflow { steps: vec![
+///     Step::new(r#"skill("sizing") >= 8"#).timeout_ms(30_000),
+///     Step::new(r#"skill("sizing") >= 3"#),
+/// ], exceptions: vec![] });
+/// let mut flows = WorkflowEngine::new(set, router.catalog()).unwrap();
+/// router.add_agent(Time::ZERO, AgentSpec::new(AgentId(1)).skill(sizing, 5)
+///     .capacity(Channel::Chat, 1).state(AgentState::Available)).unwrap();
+/// flows.arrive(&mut router, Time::ZERO, TaskSpec::new(TaskId(7), acme, Channel::Chat),
+///     "presale", Default::default()).unwrap();
+/// assert_eq!(router.task_state(TaskId(7)), Some(TaskState::Waiting)); // nobody at level 8
+/// assert_eq!(flows.poll_timeout(&router), Some(Time::from_secs(30)));
+/// flows.handle_timeout(&mut router, Time::from_secs(30)).unwrap();
+/// assert_eq!(flows.task(TaskId(7)).unwrap().step, 1);
+/// assert!(matches!(router.task_state(TaskId(7)), Some(TaskState::Offered(_))));
+/// ```
+#[derive(Debug, Clone)]
+pub struct WorkflowEngine {
+    set: WorkflowSet,
+    /// Parsed targets by (tenant override or `None`, task type): one per step, and the
+    /// requirements when the target needs no task binding.
+    parsed: BTreeMap<(Option<String>, String), Parsed>,
+    tasks: FxHashMap<TaskId, FlowTask>,
+    deadlines: BTreeSet<(Time, TaskId)>,
+    /// Tasks with a due change that were not waiting at the time.
+    deferred: BTreeSet<TaskId>,
+    effects: VecDeque<WorkflowEffect>,
+}
+
+#[derive(Debug, Clone)]
+struct Parsed {
+    steps: Vec<(Expr, Option<Requirements>)>,
+}
+
+/// Whether an expression mentions `task.…` (needs binding per task).
+fn mentions_task(e: &Expr) -> bool {
+    match e {
+        Expr::Path(p) => p.first().is_some_and(|s| s == "task"),
+        Expr::List(v) | Expr::Call(_, v) | Expr::And(v) | Expr::Or(v) => {
+            v.iter().any(mentions_task)
+        }
+        Expr::Not(e) => mentions_task(e),
+        Expr::Cmp(l, _, r) => mentions_task(l) || mentions_task(r),
+        Expr::Num(_) | Expr::Str(_) | Expr::Bool(_) => false,
+    }
+}
+
+fn parse_workflow(wf: &Workflow, path: &str, catalog: &Catalog) -> Result<Parsed, WorkflowError> {
+    let cfg = |p: String, m: String| WorkflowError::Config {
+        path: p,
+        message: m,
+    };
+    if wf.steps.is_empty() {
+        return Err(cfg(
+            format!("{path}.steps"),
+            "a workflow needs at least one step".into(),
+        ));
+    }
+    let mut steps = Vec::new();
+    let mut last: Option<u64> = None;
+    for (i, s) in wf.steps.iter().enumerate() {
+        let p = format!("{path}.steps[{i}]");
+        let e = Expr::parse(&s.target).map_err(|e| cfg(format!("{p}.target"), e.to_string()))?;
+        let fixed = if mentions_task(&e) {
+            None
+        } else {
+            let c = e
+                .compile(catalog)
+                .map_err(|e| cfg(format!("{p}.target"), e.message))?;
+            let mut r = c.requirements;
+            r.filter = c.residual.map(crate::expr::Filter::from_expr);
+            Some(r)
+        };
+        if let (Some(prev), Some(t)) = (last, s.timeout_ms)
+            && t <= prev
+        {
+            return Err(cfg(
+                format!("{p}.timeout_ms"),
+                format!("{t} is not after the previous step's timeout {prev}"),
+            ));
+        }
+        last = s.timeout_ms.or(last);
+        for (j, pr) in s.prefer.iter().enumerate() {
+            let (name, w, skill) = match pr {
+                StepPreference::Skill { skill, weight } => (skill, *weight, true),
+                StepPreference::Tag { tag, weight } => (tag, *weight, false),
+            };
+            let known = if skill {
+                catalog.find_skill(name).is_some()
+            } else {
+                catalog.find_tag(name).is_some()
+            };
+            if !known || !w.is_finite() {
+                return Err(cfg(
+                    format!("{p}.prefer[{j}]"),
+                    format!("unknown name {name:?} or non-finite weight {w}"),
+                ));
+            }
+        }
+        steps.push((e, fixed));
+    }
+    for (i, r) in wf.exceptions.iter().enumerate() {
+        if let ExceptionAction::Fallback { target } = &r.action {
+            Expr::parse(target)
+                .and_then(|e| e.compile(catalog).map(|_| ()))
+                .map_err(|e| {
+                    cfg(
+                        format!("{path}.exceptions[{i}].action.fallback.target"),
+                        e.to_string(),
+                    )
+                })?;
+        }
+    }
+    Ok(Parsed { steps })
+}
+
+impl WorkflowEngine {
+    /// Compiles every workflow against the names in `catalog` (declare skills, tags and
+    /// tenants first).
+    ///
+    /// # Errors
+    /// [`WorkflowError::Config`] naming the first workflow field that does not compile.
+    pub fn new(set: WorkflowSet, catalog: &Catalog) -> Result<Self, WorkflowError> {
+        let parsed = Self::parse_set(&set, catalog)?;
+        Ok(WorkflowEngine {
+            set,
+            parsed,
+            tasks: FxHashMap::default(),
+            deadlines: BTreeSet::new(),
+            deferred: BTreeSet::new(),
+            effects: VecDeque::new(),
+        })
+    }
+
+    fn parse_set(
+        set: &WorkflowSet,
+        catalog: &Catalog,
+    ) -> Result<BTreeMap<(Option<String>, String), Parsed>, WorkflowError> {
+        let mut parsed = BTreeMap::new();
+        for (k, wf) in &set.default {
+            parsed.insert(
+                (None, k.clone()),
+                parse_workflow(wf, &format!("workflows.{k}"), catalog)?,
+            );
+        }
+        for (t, m) in &set.tenants {
+            for (k, wf) in m {
+                let p = parse_workflow(wf, &format!("tenants.{t}.workflows.{k}"), catalog)?;
+                parsed.insert((Some(t.clone()), k.clone()), p);
+            }
+        }
+        for (owner, wfs) in std::iter::once((None, &set.default))
+            .chain(set.tenants.iter().map(|(t, m)| (Some(t), m)))
+        {
+            for (k, wf) in wfs {
+                for (i, r) in wf.exceptions.iter().enumerate() {
+                    let path = owner.map_or(format!("workflows.{k}"), |t| {
+                        format!("tenants.{t}.workflows.{k}")
+                    });
+                    match &r.action {
+                        ExceptionAction::MoveTo { workflow }
+                            if set
+                                .get(owner.map_or("", String::as_str), workflow)
+                                .is_none()
+                                && !set.default.contains_key(workflow) =>
+                        {
+                            return Err(WorkflowError::Config {
+                                path: format!("{path}.exceptions[{i}].action.move_to.workflow"),
+                                message: format!("no workflow {workflow:?}"),
+                            });
+                        }
+                        ExceptionAction::Overflow { tenant }
+                            if catalog.find_tenant(tenant).is_none() =>
+                        {
+                            return Err(WorkflowError::Config {
+                                path: format!("{path}.exceptions[{i}].action.overflow.tenant"),
+                                message: format!("unknown tenant {tenant:?}"),
+                            });
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        Ok(parsed)
+    }
+
+    /// The workflows.
+    #[must_use]
+    pub fn workflows(&self) -> &WorkflowSet {
+        &self.set
+    }
+
+    /// What the engine knows about a task, while it tracks it.
+    #[must_use]
+    pub fn task(&self, task: TaskId) -> Option<&FlowTask> {
+        self.tasks.get(&task)
+    }
+
+    /// How many tasks the engine tracks.
+    #[must_use]
+    pub fn tracked(&self) -> usize {
+        self.tasks.len()
+    }
+
+    /// The next effect for the host.
+    pub fn poll_effect(&mut self) -> Option<WorkflowEffect> {
+        self.effects.pop_front()
+    }
+
+    /// When to call [`handle_timeout`](Self::handle_timeout) next: the earlier of the router's
+    /// timers and the engine's deadlines.
+    #[must_use]
+    pub fn poll_timeout<P: Policy>(&self, router: &Router<P>) -> Option<Time> {
+        let own = self.deadlines.first().map(|&(t, _)| t);
+        match (own, router.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Stops tracking a task (the host may call this when it completes; the engine also drops
+    /// tasks it finds gone).
+    pub fn forget(&mut self, task: TaskId) {
+        if let Some(t) = self.tasks.remove(&task)
+            && let Some(at) = t.next
+        {
+            self.deadlines.remove(&(at, task));
+        }
+        self.deferred.remove(&task);
+    }
+
+    fn key_for(&self, tenant: &str, task_type: &str) -> Option<(Option<String>, String)> {
+        let own = (Some(tenant.to_owned()), task_type.to_owned());
+        if self.parsed.contains_key(&own) {
+            return Some(own);
+        }
+        let def = (None, task_type.to_owned());
+        self.parsed.contains_key(&def).then_some(def)
+    }
+
+    fn workflow(&self, ft: &FlowTask) -> Option<(&Workflow, &Parsed)> {
+        let key = self.key_for(&ft.tenant, &ft.workflow)?;
+        let wf = match &key.0 {
+            Some(t) => self.set.tenants.get(t)?.get(&key.1)?,
+            None => self.set.default.get(&key.1)?,
+        };
+        Some((wf, self.parsed.get(&key)?))
+    }
+
+    /// Routes a new task through the workflow for its tenant and `task_type`: it enters the
+    /// first step its age has not passed (skipping steps whose `skip_if` holds) and is handed to
+    /// the router with that step's target, strategy, priority and preferences. The spec's own
+    /// requirements are replaced by the step's target; its preferences are kept and extended.
+    ///
+    /// # Errors
+    /// [`WorkflowError::NoWorkflow`], [`WorkflowError::Config`] when a target bound to this
+    /// task names an unknown skill or tag, [`WorkflowError::Router`] when the router refuses
+    /// the task (nothing is tracked then).
+    pub fn arrive<P: Policy>(
+        &mut self,
+        router: &mut Router<P>,
+        now: Time,
+        spec: TaskSpec,
+        task_type: &str,
+        attrs: BTreeMap<String, AttrValue>,
+    ) -> Result<(), WorkflowError> {
+        let tenant = router
+            .catalog()
+            .tenant_name(spec.tenant)
+            .unwrap_or_default()
+            .to_owned();
+        if self.key_for(&tenant, task_type).is_none() {
+            return Err(WorkflowError::NoWorkflow {
+                tenant,
+                task_type: task_type.to_owned(),
+            });
+        }
+        if self.tasks.contains_key(&spec.id) {
+            return Err(RouterError::DuplicateTask(spec.id).into());
+        }
+        let mut ft = FlowTask {
+            tenant,
+            workflow: task_type.to_owned(),
+            step: 0,
+            created_at: spec.created_at.unwrap_or(now),
+            priority: spec.priority,
+            preferences: spec.preferences.clone(),
+            attrs,
+            fired: Vec::new(),
+            raised: PriorityChange::default(),
+            pinned: None,
+            next: None,
+        };
+        let (step, skipped) = self.settle(router, &ft, &spec, now, 0)?;
+        ft.step = step;
+        let target = self.target(router, &ft, &spec)?;
+        let mut spec = spec;
+        spec.requirements = target.requirements;
+        if let Some(s) = target.strategy {
+            spec.strategy = Some(s);
+        }
+        if let Some(p) = target.priority {
+            spec.priority = p;
+        }
+        if let Some(p) = target.preferences {
+            spec.preferences = p;
+        }
+        let id = spec.id;
+        router.arrive(now, spec)?;
+        self.effects.push_back(WorkflowEffect::StepEntered {
+            task: id,
+            workflow: ft.workflow.clone(),
+            step,
+            skipped,
+        });
+        self.tasks.insert(id, ft);
+        self.queue_rules(router, now, id)?;
+        self.schedule(id, now);
+        Ok(())
+    }
+
+    /// A spec-like view of the task for binding targets (tenant, channel, customer, priority).
+    fn view_spec<P: Policy>(router: &Router<P>, id: TaskId, ft: &FlowTask) -> Option<TaskSpec> {
+        let channel = router.task_channel(id)?;
+        let tenant = router.catalog().find_tenant(&ft.tenant)?;
+        let mut s = TaskSpec::new(id, tenant, channel);
+        s.priority = ft.priority;
+        s.preferences = ft.preferences.clone();
+        Some(s)
+    }
+
+    /// The step a task with this age belongs in, from `from` on, and the steps skipped.
+    fn settle<P: Policy>(
+        &self,
+        router: &Router<P>,
+        ft: &FlowTask,
+        spec: &TaskSpec,
+        now: Time,
+        from: usize,
+    ) -> Result<(usize, Vec<usize>), WorkflowError> {
+        let Some((wf, _)) = self.workflow(ft) else {
+            return Ok((ft.step, Vec::new()));
+        };
+        let age = now.as_millis().saturating_sub(ft.created_at.as_millis());
+        let mut skipped = Vec::new();
+        let last = wf.steps.len() - 1;
+        let mut i = from.min(last);
+        while i < last {
+            let s = &wf.steps[i];
+            if s.timeout_ms.is_some_and(|t| age >= t) {
+                i += 1;
+                continue;
+            }
+            if let Some(cond) = s.skip_if {
+                let probe = FlowTask {
+                    step: i,
+                    ..ft.clone()
+                };
+                let reqs = self.step_requirements(router, &probe, spec)?;
+                let e = router.eligible_count(spec.channel, spec.tenant, &reqs);
+                let skip = match cond {
+                    SkipIf::NoEligibleAgent => e.registered == 0,
+                    SkipIf::NoAvailableAgent => e.available == 0,
+                    SkipIf::NoFreeAgent => e.free == 0,
+                };
+                if skip {
+                    skipped.push(i);
+                    i += 1;
+                    continue;
+                }
+            }
+            break;
+        }
+        Ok((i, skipped))
+    }
+
+    fn step_requirements<P: Policy>(
+        &self,
+        router: &Router<P>,
+        ft: &FlowTask,
+        spec: &TaskSpec,
+    ) -> Result<Requirements, WorkflowError> {
+        if let Some(pin) = &ft.pinned {
+            return Self::bind(router, pin, ft, spec, "pinned target");
+        }
+        let Some((_, parsed)) = self.workflow(ft) else {
+            return Err(WorkflowError::NoWorkflow {
+                tenant: ft.tenant.clone(),
+                task_type: ft.workflow.clone(),
+            });
+        };
+        let Some((expr, fixed)) = parsed.steps.get(ft.step) else {
+            return Err(WorkflowError::Config {
+                path: format!("{}.steps[{}]", ft.workflow, ft.step),
+                message: "no such step".into(),
+            });
+        };
+        if let Some(r) = fixed {
+            return Ok(r.clone());
+        }
+        let empty = Requirements::default();
+        let view = TaskView {
+            tenant: spec.tenant,
+            channel: spec.channel,
+            requirements: &empty,
+            preferences: &spec.preferences,
+            customer: spec.customer,
+            priority: spec.priority,
+            sla_ms: spec.sla_ms.unwrap_or(0),
+        };
+        expr.compile_for(&view, router.catalog(), &ft.attrs)
+            .map_err(|e| WorkflowError::Config {
+                path: format!("{}.steps[{}].target", ft.workflow, ft.step),
+                message: e.message,
+            })
+    }
+
+    fn bind<P: Policy>(
+        router: &Router<P>,
+        src: &str,
+        ft: &FlowTask,
+        spec: &TaskSpec,
+        what: &str,
+    ) -> Result<Requirements, WorkflowError> {
+        let err = |m: String| WorkflowError::Config {
+            path: what.to_owned(),
+            message: m,
+        };
+        let e = Expr::parse(src).map_err(|e| err(e.to_string()))?;
+        let empty = Requirements::default();
+        let view = TaskView {
+            tenant: spec.tenant,
+            channel: spec.channel,
+            requirements: &empty,
+            preferences: &spec.preferences,
+            customer: spec.customer,
+            priority: spec.priority,
+            sla_ms: spec.sla_ms.unwrap_or(0),
+        };
+        e.compile_for(&view, router.catalog(), &ft.attrs)
+            .map_err(|e| err(e.message))
+    }
+
+    /// The router target for the task's current step (or pinned target).
+    fn target<P: Policy>(
+        &self,
+        router: &Router<P>,
+        ft: &FlowTask,
+        spec: &TaskSpec,
+    ) -> Result<Retarget, WorkflowError> {
+        let requirements = self.step_requirements(router, ft, spec)?;
+        let step = self
+            .workflow(ft)
+            .and_then(|(wf, _)| wf.steps.get(ft.step))
+            .filter(|_| ft.pinned.is_none());
+        let change = step.and_then(|s| s.priority).unwrap_or_default();
+        let class = ft
+            .raised
+            .class
+            .or(change.class)
+            .unwrap_or(ft.priority.class);
+        let priority = Priority {
+            class,
+            base: ft.priority.base + change.boost + ft.raised.boost,
+        };
+        let mut prefs = ft.preferences.clone();
+        for p in step.map_or(&[][..], |s| &s.prefer[..]) {
+            match p {
+                StepPreference::Skill { skill, weight } => {
+                    if let Some(id) = router.catalog().find_skill(skill) {
+                        prefs.skills.push((id, *weight));
+                    }
+                }
+                StepPreference::Tag { tag, weight } => {
+                    if let Some(id) = router.catalog().find_tag(tag) {
+                        prefs.tags.push((id, *weight));
+                    }
+                }
+            }
+        }
+        Ok(Retarget {
+            requirements,
+            strategy: step.and_then(|s| s.strategy),
+            priority: Some(priority),
+            preferences: Some(prefs),
+        })
+    }
+
+    /// (Re)computes the task's next deadline: its step's timeout, or the next wait-time rule.
+    fn schedule(&mut self, id: TaskId, _now: Time) {
+        let Some(ft) = self.tasks.get(&id) else {
+            return;
+        };
+        let mut next: Option<Time> = None;
+        if let Some((wf, _)) = self.workflow(ft) {
+            if ft.pinned.is_none() && ft.step + 1 < wf.steps.len() {
+                next = wf.steps[ft.step]
+                    .timeout_ms
+                    .map(|t| ft.created_at.plus_millis(t));
+            }
+            for r in &wf.exceptions {
+                if let Trigger::WaitOverMs(ms) = r.when
+                    && !ft.fired.contains(&r.name)
+                {
+                    let at = ft.created_at.plus_millis(ms);
+                    next = Some(next.map_or(at, |n| n.min(at)));
+                }
+            }
+        }
+        let old = ft.next;
+        if let Some(at) = old {
+            self.deadlines.remove(&(at, id));
+        }
+        if let Some(at) = next {
+            self.deadlines.insert((at, id));
+        }
+        if let Some(ft) = self.tasks.get_mut(&id) {
+            ft.next = next;
+        }
+    }
+
+    /// Fires the queue-length rules of a task that just entered a queue.
+    fn queue_rules<P: Policy>(
+        &mut self,
+        router: &mut Router<P>,
+        now: Time,
+        id: TaskId,
+    ) -> Result<(), WorkflowError> {
+        let Some(ft) = self.tasks.get(&id) else {
+            return Ok(());
+        };
+        let Some((wf, _)) = self.workflow(ft) else {
+            return Ok(());
+        };
+        let len = router
+            .task_queue(id)
+            .and_then(|q| router.queue_len(q))
+            .unwrap_or(0);
+        let due: Vec<(String, ExceptionAction)> = wf
+            .exceptions
+            .iter()
+            .filter(|r| matches!(r.when, Trigger::QueueLongerThan(n) if len > n))
+            .filter(|r| !ft.fired.contains(&r.name))
+            .map(|r| (r.name.clone(), r.action.clone()))
+            .collect();
+        for (name, action) in due {
+            if router.task_state(id) != Some(TaskState::Waiting) {
+                break;
+            }
+            self.fire(router, now, id, name, action)?;
+        }
+        Ok(())
+    }
+
+    fn fire<P: Policy>(
+        &mut self,
+        router: &mut Router<P>,
+        now: Time,
+        id: TaskId,
+        rule: String,
+        action: ExceptionAction,
+    ) -> Result<(), WorkflowError> {
+        let Some(ft) = self.tasks.get_mut(&id) else {
+            return Ok(());
+        };
+        ft.fired.push(rule.clone());
+        self.effects.push_back(WorkflowEffect::ExceptionFired {
+            task: id,
+            rule: rule.clone(),
+        });
+        match action {
+            ExceptionAction::RaisePriority(c) => {
+                ft.raised.boost += c.boost;
+                if c.class.is_some() {
+                    ft.raised.class = c.class;
+                }
+            }
+            ExceptionAction::MoveTo { workflow } => {
+                ft.workflow = workflow;
+                ft.step = 0;
+                ft.pinned = None;
+            }
+            ExceptionAction::Overflow { tenant } => {
+                ft.pinned = Some(format!("{} in agent.certified", Expr::Str(tenant)));
+            }
+            ExceptionAction::ToBot => ft.pinned = Some(r#"agent.kind == "bot""#.into()),
+            ExceptionAction::Fallback { target } => ft.pinned = Some(target),
+            ExceptionAction::Callback => {
+                router.cancel(now, id)?;
+                self.effects
+                    .push_back(WorkflowEffect::Callback { task: id, rule });
+                self.forget(id);
+                return Ok(());
+            }
+        }
+        self.apply(router, now, id)
+    }
+
+    /// Moves a waiting task to the step its age and the skip conditions call for, and hands
+    /// the router its target. Non-waiting tasks are deferred; finished ones dropped.
+    fn apply<P: Policy>(
+        &mut self,
+        router: &mut Router<P>,
+        now: Time,
+        id: TaskId,
+    ) -> Result<(), WorkflowError> {
+        match router.task_state(id) {
+            Some(TaskState::Waiting) => {}
+            Some(TaskState::Offered(_)) => {
+                self.deferred.insert(id);
+                self.schedule(id, now);
+                return Ok(());
+            }
+            _ => {
+                self.forget(id);
+                return Ok(());
+            }
+        }
+        self.deferred.remove(&id);
+        let Some(ft) = self.tasks.get(&id).cloned() else {
+            return Ok(());
+        };
+        let Some(spec) = Self::view_spec(router, id, &ft) else {
+            self.forget(id);
+            return Ok(());
+        };
+        let (step, skipped) = if ft.pinned.is_some() {
+            (ft.step, Vec::new())
+        } else {
+            self.settle(router, &ft, &spec, now, ft.step)?
+        };
+        let moved = FlowTask { step, ..ft };
+        let target = self.target(router, &moved, &spec)?;
+        router.retarget(now, id, target)?;
+        self.effects.push_back(WorkflowEffect::StepEntered {
+            task: id,
+            workflow: moved.workflow.clone(),
+            step,
+            skipped,
+        });
+        self.tasks.insert(id, moved);
+        self.schedule(id, now);
+        self.queue_rules(router, now, id)
+    }
+
+    /// Fires the router's due timers, then every due widening and wait-time rule, then any
+    /// deferred change whose task is waiting again.
+    ///
+    /// # Errors
+    /// [`WorkflowError::Router`] if the router refuses (time going backwards); a task whose
+    /// bound target no longer compiles is left where it is and reported as
+    /// [`WorkflowError::Config`] after the other due tasks are handled.
+    pub fn handle_timeout<P: Policy>(
+        &mut self,
+        router: &mut Router<P>,
+        now: Time,
+    ) -> Result<(), WorkflowError> {
+        router.handle_timeout(now)?;
+        let mut first_err = None;
+        while let Some(&(at, id)) = self.deadlines.first() {
+            if at > now {
+                break;
+            }
+            self.deadlines.remove(&(at, id));
+            if let Some(ft) = self.tasks.get_mut(&id) {
+                ft.next = None;
+            }
+            if let Err(e) = self.due(router, now, id) {
+                first_err.get_or_insert(e);
+            }
+        }
+        let deferred: Vec<TaskId> = self.deferred.iter().copied().collect();
+        for id in deferred {
+            match router.task_state(id) {
+                Some(TaskState::Offered(_)) => {}
+                _ => {
+                    if let Err(e) = self.apply(router, now, id) {
+                        first_err.get_or_insert(e);
+                    }
+                }
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+
+    /// A task's deadline came: fire due wait-time rules, then widen.
+    fn due<P: Policy>(
+        &mut self,
+        router: &mut Router<P>,
+        now: Time,
+        id: TaskId,
+    ) -> Result<(), WorkflowError> {
+        let Some(ft) = self.tasks.get(&id) else {
+            return Ok(());
+        };
+        if !matches!(
+            router.task_state(id),
+            Some(TaskState::Waiting | TaskState::Offered(_))
+        ) {
+            self.forget(id);
+            return Ok(());
+        }
+        let age = now.as_millis().saturating_sub(ft.created_at.as_millis());
+        let rules: Vec<(String, ExceptionAction)> = self
+            .workflow(ft)
+            .map(|(wf, _)| {
+                wf.exceptions
+                    .iter()
+                    .filter(|r| matches!(r.when, Trigger::WaitOverMs(ms) if age >= ms))
+                    .filter(|r| !ft.fired.contains(&r.name))
+                    .map(|r| (r.name.clone(), r.action.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let waiting = router.task_state(id) == Some(TaskState::Waiting);
+        if waiting {
+            for (name, action) in rules {
+                if !self.tasks.contains_key(&id) {
+                    return Ok(());
+                }
+                self.fire(router, now, id, name, action)?;
+            }
+        }
+        if self.tasks.contains_key(&id) {
+            self.apply(router, now, id)?;
+        }
+        Ok(())
+    }
+
+    /// Swaps in new workflows without losing any task: every tracked task still waiting moves
+    /// to the step of its (tenant, type) workflow in the new set that matches its age (exception
+    /// rules already fired stay fired); offered tasks are moved if they come back to waiting.
+    ///
+    /// # Errors
+    /// [`WorkflowError::Config`] if the new set does not compile — nothing changes then.
+    pub fn reload<P: Policy>(
+        &mut self,
+        router: &mut Router<P>,
+        now: Time,
+        set: WorkflowSet,
+    ) -> Result<ReloadReport, WorkflowError> {
+        let parsed = Self::parse_set(&set, router.catalog())?;
+        self.set = set;
+        self.parsed = parsed;
+        let mut report = ReloadReport::default();
+        let mut ids: Vec<TaskId> = self.tasks.keys().copied().collect();
+        ids.sort_unstable();
+        for id in ids {
+            let Some(ft) = self.tasks.get_mut(&id) else {
+                continue;
+            };
+            ft.step = 0;
+            let known = self
+                .key_for(&self.tasks[&id].tenant, &self.tasks[&id].workflow)
+                .is_some();
+            match router.task_state(id) {
+                Some(TaskState::Waiting) if known => {
+                    self.apply(router, now, id)?;
+                    report.moved += 1;
+                }
+                Some(TaskState::Offered(_)) if known => {
+                    self.deferred.insert(id);
+                    report.deferred += 1;
+                }
+                Some(TaskState::Waiting | TaskState::Offered(_)) => {
+                    report.orphaned += 1;
+                    self.forget(id);
+                }
+                _ => {
+                    report.dropped += 1;
+                    self.forget(id);
+                }
+            }
+        }
+        Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workflow::Step;
+
+    #[test]
+    fn mentions_task_finds_task_paths() {
+        assert!(mentions_task(
+            &Expr::parse("agent.id == task.previous_agent").unwrap()
+        ));
+        assert!(!mentions_task(&Expr::parse(r#"has_tag("x")"#).unwrap()));
+        let _ = Step::new("true");
+    }
+}

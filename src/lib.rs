@@ -139,6 +139,7 @@ pub mod taxonomy;
 pub mod tenant;
 pub mod time;
 pub mod transport;
+pub mod workflow;
 
 pub use agent::{AgentId, AgentKind, AgentSpec, AgentState};
 pub use catalog::Catalog;
@@ -168,7 +169,9 @@ pub use storage::{
 };
 pub use strategy::{AgentView, DefaultPolicy, Policy, Strategy, TaskView};
 pub use tag::TagId;
-pub use task::{CustomerProfile, Preferences, Priority, Requirements, TaskId, TaskSpec, TaskState};
-pub use tenant::TenantId;
+pub use task::{
+    CustomerProfile, Preferences, Priority, Requirements, Retarget, TaskId, TaskSpec, TaskState,
+};
+pub use tenant::{TenantId, TenantShare};
 pub use time::Time;
 pub use transport::{ChannelTransport, Transport, VecTransport};

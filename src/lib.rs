@@ -120,6 +120,7 @@ pub mod guardrail;
 mod invariants;
 pub mod ledger;
 pub mod offer;
+pub mod policy;
 #[cfg(feature = "python")]
 mod python;
 pub mod queue;
@@ -156,6 +157,7 @@ pub use event::{Effect, Event, QueueReason, RescindReason};
 pub use explain::{AgentSnapshot, Counters, Explanation, Ineligible, QueueSnapshot, Snapshot};
 pub use guardrail::{GuardAction, Guardrail, GuardrailConfig, GuardrailError};
 pub use offer::{OfferId, OfferReason};
+pub use policy::{ConfigErrors, ConfigIssue, PolicySet, ValidPolicy, Warning, WarningKind};
 pub use queue::{OrderKey, PriorityWeights, QueueId};
 pub use rng::SeededRng;
 pub use router::Router;

@@ -1,6 +1,7 @@
 //! The `switchboard` command-line tool: validate configurations, simulate scenarios, size staffing.
 //!
 //! ```text
+//! switchboard check examples/configs/multibrand.toml
 //! switchboard check router.toml
 //! switchboard simulate examples/scenarios/sales_day.json --chart day.svg
 //! switchboard staff erlang-c --contacts 300 --aht 240 --target-secs 20 --sl 0.8
@@ -13,6 +14,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use switchboard::RouterConfig;
+use switchboard::policy::PolicySet;
 use switchboard::sim::{self, Scenario};
 use switchboard::staffing::{
     ForecastRow, Model, PlanSettings, SlDefinition, Target, Traffic, plan,
@@ -31,10 +33,18 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Cmd {
-    /// Validate a RouterConfig file (JSON or TOML, by extension).
+    /// Validate a policy set (tenants, skills, workflows, shares; see docs/CONFIG.md) or a bare
+    /// RouterConfig (JSON or TOML, by extension). Prints every error with its path, then the
+    /// static-analysis warnings, then a one-line summary; exits non-zero on errors.
     Check {
         /// The file.
         config: PathBuf,
+        /// Also fail (exit non-zero) on warnings.
+        #[arg(long)]
+        strict: bool,
+        /// Print errors and warnings as JSON on stdout.
+        #[arg(long)]
+        json: bool,
     },
     /// Run a scenario (pool, policies, traffic; see docs/SIMULATION.md) through the real router.
     Simulate {
@@ -184,13 +194,11 @@ fn load<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, String> {
 
 fn run(cli: Cli) -> Result<(), String> {
     match cli.cmd {
-        Cmd::Check { config } => {
-            let cfg: RouterConfig = load(&config)?;
-            cfg.validate()
-                .map_err(|e| format!("{}: {e}", config.display()))?;
-            println!("{}: ok", config.display());
-            Ok(())
-        }
+        Cmd::Check {
+            config,
+            strict,
+            json,
+        } => check(&config, strict, json),
         Cmd::Simulate {
             scenario,
             json,
@@ -242,6 +250,93 @@ fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Cmd::Staff { what } => staff(what),
+    }
+}
+
+/// Top-level keys that make a file a policy set rather than a bare `RouterConfig`.
+const POLICY_KEYS: [&str; 7] = [
+    "version",
+    "router",
+    "skills",
+    "tags",
+    "tenants",
+    "workflows",
+    "pool",
+];
+
+fn check(path: &Path, strict: bool, json: bool) -> Result<(), String> {
+    let shown = path.display();
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{shown}: {e}"))?;
+    let is_toml = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("toml"));
+    let raw: serde_json::Value = if is_toml {
+        toml::from_str(&text).map_err(|e| format!("{shown}: {e}"))?
+    } else {
+        serde_json::from_str(&text).map_err(|e| format!("{shown}: {e}"))?
+    };
+    let is_policy = raw
+        .as_object()
+        .is_some_and(|o| o.keys().any(|k| POLICY_KEYS.contains(&k.as_str())));
+    if !is_policy {
+        // A bare RouterConfig, as before policy sets.
+        let cfg: RouterConfig = load(path)?;
+        cfg.validate().map_err(|e| format!("{shown}: {e}"))?;
+        println!("{shown}: ok (router configuration)");
+        return Ok(());
+    }
+    let policy = if is_toml {
+        PolicySet::from_toml_str(&text)
+    } else {
+        PolicySet::from_json_str(&text)
+    }
+    .map_err(|e| format!("{shown}: {e}"))?;
+    let result = policy.validate();
+    let warnings = policy.analyze();
+    let errors = result.as_ref().err().map_or(&[][..], |e| &e.issues[..]);
+    if json {
+        let out = serde_json::json!({ "errors": errors, "warnings": warnings });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?
+        );
+    } else {
+        for e in errors {
+            eprintln!("error: {e}");
+        }
+        for w in &warnings {
+            eprintln!("warning: {w}");
+        }
+    }
+    let plural = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+    match &result {
+        Err(_) => Err(format!(
+            "{shown}: {}, {}",
+            plural(errors.len(), "error"),
+            plural(warnings.len(), "warning")
+        )),
+        Ok(valid) => {
+            let tenant_flows: usize = policy.tenants.iter().map(|t| t.workflows.len()).sum();
+            let summary = format!(
+                "{shown}: ok: policy {:?}, {}, {}, {}, {} + {} tenant overrides; {}",
+                valid.version(),
+                plural(policy.tenants.len(), "tenant"),
+                plural(policy.skills.len(), "skill"),
+                plural(policy.tags.len(), "tag"),
+                plural(policy.workflows.len(), "default workflow"),
+                tenant_flows,
+                plural(warnings.len(), "warning")
+            );
+            if strict && !warnings.is_empty() {
+                return Err(format!("{summary} (--strict)"));
+            }
+            if json {
+                eprintln!("{summary}");
+            } else {
+                println!("{summary}");
+            }
+            Ok(())
+        }
     }
 }
 

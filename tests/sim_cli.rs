@@ -62,3 +62,73 @@ fn staff_erlang_c_finds_the_agents() {
     assert!(text.contains("agents           14 "), "{text}");
     assert!(text.contains("definition: abandons_missed"));
 }
+
+#[test]
+fn replay_prints_decisions_and_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("history.jsonl");
+    // Conversation 1 asks for a human at its second customer turn (labelled 2); conversation 2
+    // is routine (labelled null); line 3 is not JSON.
+    std::fs::write(
+        &file,
+        concat!(
+            r#"{"id":1,"tenant":"acme","needs_human_at":2,"events":["#,
+            r#"{"at_ms":0,"signal":{"type":"turn","speaker":"customer","text":"where is my refund"}},"#,
+            r#"{"at_ms":3000,"signal":{"type":"turn","speaker":"customer","text":"转人工"}}]}"#,
+            "\n",
+            r#"{"id":2,"events":[{"at_ms":0,"signal":{"type":"turn","speaker":"customer","text":"thanks"}}]}"#,
+            "\n\nnot json\n"
+        ),
+    )
+    .unwrap();
+    let out = bin()
+        .args(["replay", "--json"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    // The bad line is reported and makes the exit status non-zero, after the summary.
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("line 4"));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    let d = &lines[0];
+    assert_eq!(d["conversation"], 1);
+    assert_eq!(d["turn"], 2);
+    assert_eq!(d["action"], "escalate_hard_human");
+    assert_eq!(d["fired"], serde_json::json!(["explicit_request"]));
+    let s = &lines[1]["summary"];
+    assert_eq!(s["conversations"], 2);
+    assert_eq!(
+        (s["true_positive"].as_u64(), s["on_time"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(s["true_negative"], 1);
+    assert_eq!(s["errors"], 1);
+    assert_eq!(s["metrics"]["contained"], 1);
+
+    // Text output, every decision, and load gating: at 15x the SLA the demo's soft escalations
+    // are held back while the hard ones stay.
+    let quiet = bin().args(["replay", "--demo"]).output().unwrap();
+    assert!(quiet.status.success());
+    let text = String::from_utf8_lossy(&quiet.stdout);
+    assert!(
+        text.contains("conv 3 @9.000s turn 2 escalate_soft_human"),
+        "{text}"
+    );
+    assert!(text.contains("precision 100.0%, recall 100.0%"), "{text}");
+    let peak = bin()
+        .args(["replay", "--demo", "--load", "900:60", "--all"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&peak.stdout);
+    assert!(text.contains("conv 3 @9.000s turn 2 hold_back"), "{text}");
+    assert!(
+        text.contains("conv 1 @9.000s turn 2 escalate_hard_human"),
+        "{text}"
+    );
+    assert!(text.contains("conv 2 @0.000s turn 1 continue"), "{text}");
+    assert!(text.contains("recall 50.0%"), "{text}");
+}

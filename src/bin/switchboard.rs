@@ -7,6 +7,7 @@
 //! switchboard staff erlang-c --contacts 300 --aht 240 --target-secs 20 --sl 0.8
 //! switchboard staff erlang-a --contacts 300 --aht 240 --patience 90 --agents 40
 //! switchboard staff plan forecast.json --target-secs 20 --sl 0.8 --shrinkage 0.3
+//! switchboard replay conversations.jsonl --policy policy.json --load 120:60 [--json]
 //! ```
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -67,6 +68,37 @@ enum Cmd {
     Staff {
         #[command(subcommand)]
         what: Staff,
+    },
+    /// Replay escalation transcripts (JSON lines of conversations with signals and labels; see
+    /// docs/ESCALATION.md) through a policy: each decision, then precision, recall and how early
+    /// or late each hand-off came. Exits non-zero if any line or event could not be replayed.
+    Replay {
+        /// The transcripts; none or `-` reads stdin.
+        input: Option<PathBuf>,
+        /// The policy (PolicyConfig, JSON or TOML by extension); default: the built-in defaults.
+        #[arg(long)]
+        policy: Option<PathBuf>,
+        /// Also scan every turn with this guardrail (GuardrailConfig, JSON or TOML).
+        #[arg(long)]
+        guardrail: Option<PathBuf>,
+        /// The load the policy sees: projected wait for a human and the SLA, seconds.
+        #[arg(long, value_name = "WAIT_S:SLA_S", default_value = "60:60")]
+        load: String,
+        /// No human staffed (escalations become callbacks or tickets).
+        #[arg(long)]
+        unstaffed: bool,
+        /// JSON lines: one object per decision, then {"summary": ...}.
+        #[arg(long)]
+        json: bool,
+        /// Print every decision, `continue` included (default: only those that did something).
+        #[arg(long)]
+        all: bool,
+        /// Print the summary only.
+        #[arg(long, conflicts_with = "all")]
+        summary_only: bool,
+        /// Replay the six built-in demo conversations instead of a file.
+        #[arg(long, conflicts_with = "input")]
+        demo: bool,
     },
 }
 
@@ -250,6 +282,35 @@ fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Cmd::Staff { what } => staff(what),
+        Cmd::Replay {
+            input,
+            policy,
+            guardrail,
+            load,
+            unstaffed,
+            json,
+            all,
+            summary_only,
+            demo,
+        } => {
+            let show = if summary_only {
+                Show::Summary
+            } else if all {
+                Show::All
+            } else {
+                Show::Actions
+            };
+            replay(
+                input.as_deref(),
+                policy.as_deref(),
+                guardrail.as_deref(),
+                &load,
+                unstaffed,
+                json,
+                show,
+                demo,
+            )
+        }
     }
 }
 
@@ -432,5 +493,110 @@ fn calc(c: &Calc, model: Model) -> Result<(), String> {
     println!("P(abandon)       {:.2}%", m.p_abandon * 100.0);
     println!("ASA              {:.1} s", m.asa_secs);
     println!("occupancy        {:.1}%", m.occupancy * 100.0);
+    Ok(())
+}
+
+/// Which decisions `replay` prints.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Show {
+    All,
+    Actions,
+    Summary,
+}
+
+#[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)]
+fn replay(
+    input: Option<&Path>,
+    policy: Option<&Path>,
+    guardrail: Option<&Path>,
+    load: &str,
+    unstaffed: bool,
+    json: bool,
+    show: Show,
+    demo: bool,
+) -> Result<(), String> {
+    use std::io::BufRead as _;
+    use switchboard::escalation::replay::{DEMO, Replay};
+    use switchboard::escalation::{Load, PolicyConfig};
+    let bad_load = || format!("--load {load:?}: expected WAIT_S:SLA_S, e.g. 120:60");
+    let (wait, sla) = load.split_once(':').ok_or_else(bad_load)?;
+    let secs = |v: &str| -> Result<u64, String> {
+        let s: f64 = v.trim().parse().map_err(|_| bad_load())?;
+        if s.is_finite() && s >= 0.0 {
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            Ok((s * 1000.0).round().min(1e15) as u64)
+        } else {
+            Err(bad_load())
+        }
+    };
+    let load = Load {
+        projected_wait_ms: secs(wait)?,
+        sla_ms: secs(sla)?,
+        staffed: !unstaffed,
+        in_hours: true,
+    };
+    let cfg: PolicyConfig = match policy {
+        Some(p) => self::load(p)?,
+        None => PolicyConfig {
+            version: "default".into(),
+            ..PolicyConfig::default()
+        },
+    };
+    let mut r = Replay::new(cfg, load).map_err(|e| e.to_string())?;
+    if let Some(g) = guardrail {
+        let g: switchboard::GuardrailConfig = self::load(g)?;
+        r = r.with_guardrail(&g).map_err(|e| e.to_string())?;
+    }
+    let reader: Box<dyn std::io::BufRead> = match input {
+        _ if demo => Box::new(std::io::Cursor::new(DEMO)),
+        Some(p) if p != Path::new("-") => Box::new(std::io::BufReader::new(
+            std::fs::File::open(p).map_err(|e| format!("{}: {e}", p.display()))?,
+        )),
+        _ => Box::new(std::io::BufReader::new(std::io::stdin())),
+    };
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let mut write_err: Option<String> = None;
+    for line in reader.lines() {
+        let line = line.map_err(|e| e.to_string())?;
+        let errors = r.replay_line(&line, |d| {
+            let wanted = match show {
+                Show::All => true,
+                Show::Actions => !d.is_continue(),
+                Show::Summary => false,
+            };
+            if !wanted || write_err.is_some() {
+                return;
+            }
+            let text = if json {
+                serde_json::to_string(d).map_err(|e| e.to_string())
+            } else {
+                Ok(d.to_text())
+            };
+            if let Err(e) = text.and_then(|t| writeln!(out, "{t}").map_err(|e| e.to_string())) {
+                write_err = Some(e);
+            }
+        });
+        for e in &errors {
+            eprintln!("warning: {e}");
+        }
+        if let Some(e) = write_err.take() {
+            return Err(e);
+        }
+    }
+    let summary = r.summary();
+    if json {
+        let s = serde_json::to_string(&serde_json::json!({ "summary": summary }))
+            .map_err(|e| e.to_string())?;
+        writeln!(out, "{s}").map_err(|e| e.to_string())?;
+    } else {
+        write!(out, "{}", summary.to_text()).map_err(|e| e.to_string())?;
+    }
+    if summary.errors > 0 {
+        return Err(format!(
+            "{} lines or events could not be replayed",
+            summary.errors
+        ));
+    }
     Ok(())
 }

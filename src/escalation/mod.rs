@@ -74,6 +74,7 @@ mod engine;
 pub mod handoff;
 pub mod ownership;
 pub mod policy;
+pub mod replay;
 pub mod signal;
 
 pub use conversation::{

@@ -90,6 +90,12 @@ pub struct FlowTask {
     pub priority: Priority,
     /// The preferences it arrived with.
     pub preferences: Preferences,
+    /// The customer profile it arrived with (for `task.value_tier`, `task.sentiment`).
+    pub customer: crate::CustomerProfile,
+    /// Its SLA target, if it gave one.
+    pub sla_ms: Option<u64>,
+    /// The strategy it arrived with (steps without a strategy use it).
+    pub strategy: Option<crate::Strategy>,
     /// Host attributes (`task.lang`, …) for target expressions.
     pub attrs: BTreeMap<String, AttrValue>,
     /// Exception rules that fired (each fires once).
@@ -422,6 +428,9 @@ impl WorkflowEngine {
             created_at: spec.created_at.unwrap_or(now),
             priority: spec.priority,
             preferences: spec.preferences.clone(),
+            customer: spec.customer,
+            sla_ms: spec.sla_ms,
+            strategy: spec.strategy,
             attrs,
             fired: Vec::new(),
             raised: PriorityChange::default(),
@@ -463,6 +472,8 @@ impl WorkflowEngine {
         let mut s = TaskSpec::new(id, tenant, channel);
         s.priority = ft.priority;
         s.preferences = ft.preferences.clone();
+        s.customer = ft.customer;
+        s.sla_ms = ft.sla_ms;
         Some(s)
     }
 
@@ -617,7 +628,11 @@ impl WorkflowEngine {
         }
         Ok(Retarget {
             requirements,
-            strategy: step.and_then(|s| s.strategy),
+            strategy: Some(
+                step.and_then(|s| s.strategy)
+                    .or(ft.strategy)
+                    .unwrap_or(router.config().default_strategy),
+            ),
             priority: Some(priority),
             preferences: Some(prefs),
         })
@@ -744,8 +759,9 @@ impl WorkflowEngine {
         match router.task_state(id) {
             Some(TaskState::Waiting) => {}
             Some(TaskState::Offered(_)) => {
+                // No deadline until it waits again (then its step is settled by age and its
+                // due rules fire): the offer is left alone.
                 self.deferred.insert(id);
-                self.schedule(id, now);
                 return Ok(());
             }
             _ => {

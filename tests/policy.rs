@@ -30,9 +30,12 @@ fn every_example_config_validates_without_warnings() {
     for entry in std::fs::read_dir("examples/configs").unwrap() {
         let path = entry.unwrap().path();
         let p = PolicySet::from_path(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        if let Err(e) = p.validate() {
-            panic!("{}:\n{e}", path.display());
-        }
+        let valid = p
+            .validate()
+            .unwrap_or_else(|e| panic!("{}:\n{e}", path.display()));
+        let parts = valid.into_parts();
+        switchboard::workflow::WorkflowEngine::new(parts.workflows, &parts.catalog)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let w = p.analyze();
         assert!(
             w.is_empty(),
@@ -1481,5 +1484,136 @@ proptest! {
         // And validation and analysis never panic on them.
         let _ = p.validate();
         let _ = p.analyze();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Valid means runnable
+// ---------------------------------------------------------------------------------------------
+
+/// Targets over a small universe of names, some of them undeclared.
+fn target() -> impl proptest::strategy::Strategy<Value = String> {
+    let atom = prop_oneof![
+        prop::sample::select(vec!["apparel", "apparel.down", "returns", "aparel"])
+            .prop_map(|s| format!("has_skill({s:?})")),
+        (
+            prop::sample::select(vec!["apparel", "apparel.down", "returns", "retuns"]),
+            0..12u8
+        )
+            .prop_map(|(s, n)| format!("skill({s:?}) >= {n}")),
+        prop::sample::select(vec!["lang:zh", "trainee", "vip"])
+            .prop_map(|t| format!("has_tag({t:?})")),
+        prop::sample::select(vec!["zh", "en"]).prop_map(|v| format!("lang == {v:?}")),
+        Just("task.tenant in agent.certified".to_owned()),
+        Just("agent.id == task.previous_agent".to_owned()),
+        prop::sample::select(vec!["a", "b", "c"]).prop_map(|t| format!("task.tenant == {t:?}")),
+        Just("lang == task.lang".to_owned()),
+        Just("true".to_owned()),
+        Just("skill(".to_owned()),
+    ];
+    atom.prop_recursive(2, 6, 2, |inner| {
+        prop_oneof![
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a}) and ({b})")),
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a}) or ({b})")),
+            inner.prop_map(|a| format!("not ({a})")),
+        ]
+    })
+}
+
+fn small_workflow() -> impl proptest::strategy::Strategy<Value = Workflow> {
+    let step = (
+        target(),
+        prop::option::of(prop::sample::select(vec![
+            0u64, 10_000, 20_000, 30_000, 60_000,
+        ])),
+        prop::option::of(Just(SkipIf::NoFreeAgent)),
+        prop::option::of(prop::sample::select(vec!["apparel", "trainee", "nope"])),
+    )
+        .prop_map(|(t, timeout, skip, pref)| {
+            let mut s = Step::new(t);
+            s.timeout_ms = timeout;
+            s.skip_if = skip;
+            if let Some(p) = pref {
+                s.prefer = vec![if p == "trainee" {
+                    StepPreference::Tag {
+                        tag: p.into(),
+                        weight: 1.0,
+                    }
+                } else {
+                    StepPreference::Skill {
+                        skill: p.into(),
+                        weight: 2.0,
+                    }
+                }];
+            }
+            s
+        });
+    let action = prop_oneof![
+        prop::sample::select(vec!["presale", "refund", "vip"])
+            .prop_map(|w| ExceptionAction::MoveTo { workflow: w.into() }),
+        prop::sample::select(vec!["a", "b", "c"])
+            .prop_map(|t| ExceptionAction::Overflow { tenant: t.into() }),
+        Just(ExceptionAction::Callback),
+        Just(ExceptionAction::ToBot),
+        target().prop_map(|target| ExceptionAction::Fallback { target }),
+    ];
+    (
+        prop::collection::vec(step, 1..4),
+        prop::collection::vec((0..4u8, 1..600u64, action), 0..3),
+    )
+        .prop_map(|(steps, rules)| Workflow {
+            steps,
+            exceptions: rules
+                .into_iter()
+                .enumerate()
+                .map(|(i, (_, wait, action))| rule(&format!("r{i}"), wait * 1000, action))
+                .collect(),
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// Whatever validates compiles: every target against the catalog, and the workflow engine
+    /// accepts the resolved workflow set. Analysis never panics.
+    #[test]
+    fn a_valid_policy_is_accepted_by_the_workflow_engine(
+        defaults in prop::collection::btree_map(
+            prop::sample::select(vec!["presale".to_owned(), "refund".to_owned()]), small_workflow(), 0..3),
+        own in prop::collection::vec(
+            prop::collection::btree_map(
+                prop::sample::select(vec!["presale".to_owned(), "vip".to_owned()]), small_workflow(), 0..2),
+            2),
+        certified in any::<bool>(),
+    ) {
+        let mut p = toml(r#"
+            version = "1"
+            skills = [{ name = "apparel" }, { name = "apparel.down", parent = "apparel", discount = 0.5 }, { name = "returns" }]
+            tags = ["lang:zh", "lang:en", "trainee"]
+            tenants = [{ name = "a" }, { name = "b" }]
+            [[pool.groups]]
+            count = 3
+            skills = { apparel = 6, returns = 4 }
+            tags = ["lang:zh"]
+            certified = ["a"]
+        "#);
+        p.workflows = defaults;
+        p.tenants[0].workflows = own[0].clone();
+        p.tenants[1].workflows = own[1].clone();
+        p.tenants[1].certified_only = certified;
+        let _ = p.analyze();
+        if let Ok(v) = p.validate() {
+            let parts = v.into_parts();
+            for flows in parts.workflows.tenants.values().chain([&parts.workflows.default]) {
+                for w in flows.values() {
+                    for s in &w.steps {
+                        let e = switchboard::expr::Expr::parse(&s.target).unwrap();
+                        prop_assert!(e.compile(&parts.catalog).is_ok(), "{}", s.target);
+                    }
+                }
+            }
+            let engine = switchboard::workflow::WorkflowEngine::new(parts.workflows, &parts.catalog);
+            prop_assert!(engine.is_ok(), "{:?}", engine.err());
+        }
     }
 }

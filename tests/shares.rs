@@ -3,6 +3,7 @@
 //! never sits idle while anyone waits.
 
 use proptest::prelude::*;
+use proptest::strategy::Strategy;
 use std::collections::BTreeMap;
 use switchboard::*;
 

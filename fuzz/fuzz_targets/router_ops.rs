@@ -27,8 +27,8 @@ use libfuzzer_sys::fuzz_target;
 use std::collections::BTreeSet;
 use switchboard::{
     AgentId, AgentKind, AgentSpec, AgentState, Channel, CustomerProfile, DefaultPolicy, Effect,
-    Event, OfferId, Preferences, Priority, Requirements, Router, RouterConfig, SkillId, SkillReq,
-    Strategy, TagId, TaskId, TaskSpec, TenantId, Time,
+    Event, OfferId, Preferences, Priority, Requirements, Retarget, Router, RouterConfig, SkillId,
+    SkillReq, Strategy, TagId, TaskId, TaskSpec, TenantId, TenantShare, Time,
 };
 
 const AGENTS: u8 = 8;
@@ -150,7 +150,18 @@ struct ReqIn {
     skills: Vec<(Name, u8)>,
     tags: Vec<Name>,
     cert: bool,
+    /// Index into `FILTERS` (residual agent filters), if any.
+    filter: Option<u8>,
 }
+
+/// Residual filters of the kind target expressions compile to.
+const FILTERS: &[&str] = &[
+    r#"not has_tag("tag0")"#,
+    r#"skill("skill1") < 5 or has_tag("tag1")"#,
+    "agent.id == 3",
+    r#"agent.kind == "bot""#,
+    r#""tenant1" in agent.certified"#,
+];
 
 #[derive(Arbitrary, Debug, Clone)]
 struct TaskIn {
@@ -194,6 +205,8 @@ enum Op {
         value_tier: u8,
         sentiment: Num,
     },
+    Retarget(Id, ReqIn, Option<u8>, Option<(u8, Num)>),
+    SetShares(Vec<(u8, u8, Option<u8>)>),
     Tick,
     /// Read-only calls about a task and an agent.
     Look(Id, Id),
@@ -334,7 +347,41 @@ fn requirements(r: &ReqIn) -> Requirements {
         req.tags.push(TagId(name(t, TAGS)));
     }
     req.certification = r.cert;
+    req.filter = r.filter.map(|i| {
+        switchboard::expr::Filter::new(FILTERS[usize::from(i) % FILTERS.len()])
+            .expect("the fixed filters parse")
+    });
     req
+}
+
+fn retarget(req: &ReqIn, strategy: Option<u8>, priority: Option<(u8, Num)>) -> Retarget {
+    const ALL: [Strategy; 5] = [
+        Strategy::BestScore,
+        Strategy::LongestIdle,
+        Strategy::LeastOccupied,
+        Strategy::RoundRobin,
+        Strategy::Random,
+    ];
+    Retarget {
+        requirements: requirements(req),
+        strategy: strategy.map(|s| ALL[usize::from(s) % ALL.len()]),
+        priority: priority.map(|(class, base)| Priority {
+            class: class % 3,
+            base: num(base),
+        }),
+        preferences: None,
+    }
+}
+
+fn shares(list: &[(u8, u8, Option<u8>)]) -> Vec<TenantShare> {
+    list.iter()
+        .take(4)
+        .map(|&(t, reserved, cap)| TenantShare {
+            tenant: TenantId(u32::from(t % (TENANTS + 1))),
+            reserved: u32::from(reserved % 4),
+            cap: cap.map(|c| u32::from(c % 6)),
+        })
+        .collect()
 }
 
 fn task_spec(t: &TaskIn, now: Time) -> TaskSpec {
@@ -509,6 +556,13 @@ fn event(offers: &[(OfferId, AgentId)], op: &Op, now: Time) -> Option<Event> {
                 sentiment: sentiment(*s),
             },
         },
+        Op::Retarget(t, req, st, p) => Event::Retarget {
+            task: task_id(*t),
+            target: retarget(req, *st, *p),
+        },
+        Op::SetShares(list) => Event::SetShares {
+            shares: shares(list),
+        },
         Op::Tick => Event::Tick,
         Op::Look(..) | Op::Restore => return None,
     })
@@ -558,6 +612,8 @@ fn call(
                 sentiment: sentiment(*s),
             },
         ),
+        Op::Retarget(t, req, st, p) => r.retarget(now, task_id(*t), retarget(req, *st, *p)),
+        Op::SetShares(list) => r.set_shares(now, shares(list)),
         Op::Tick => r.handle_timeout(now),
         Op::Look(..) | Op::Restore => Ok(()),
     }

@@ -502,7 +502,9 @@ impl fmt::Display for ConfigIssue {
     }
 }
 
-/// Every problem [`PolicySet::validate`] found, in document order; displays one per line.
+/// Every problem [`PolicySet::validate`] found — by section (version, router, skills, tags,
+/// tenants, pool, default workflows, tenant workflows, then cycles), in declaration order within
+/// each; displays one per line.
 ///
 /// # Example
 /// ```
@@ -2446,3 +2448,8 @@ fn analyze_workflow(
         }
     }
 }
+
+/// `docs/CONFIG.md`, compiled as a doctest so its example stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/CONFIG.md")]
+pub struct ConfigGuide;

@@ -62,7 +62,10 @@ fuzz_target!(|data: &[u8]| {
         Err(err) => {
             let lines = src.split('\n').count();
             assert!(err.line >= 1 && err.line <= lines, "{err:?}");
-            let width = src.split('\n').nth(err.line - 1).map_or(0, |l| l.chars().count());
+            let width = src
+                .split('\n')
+                .nth(err.line - 1)
+                .map_or(0, |l| l.chars().count());
             assert!(err.column >= 1 && err.column <= width + 1, "{err:?}");
             assert!(!err.message.is_empty());
             return;
@@ -112,7 +115,10 @@ fuzz_target!(|data: &[u8]| {
         });
         let tags = r.tags.iter().all(|t| f.tags.contains(t));
         let cert = !r.certification || f.certs.contains(&f.tenant);
-        let residual = r.filter.as_ref().is_none_or(|flt| flt.matches(&agent, &f.catalog));
+        let residual = r
+            .filter
+            .as_ref()
+            .is_none_or(|flt| flt.matches(&agent, &f.catalog));
         assert_eq!(levels && tags && cert && residual, whole, "{shown}");
     }
 });

@@ -30,19 +30,23 @@
 //! | `has_skill("s")`, `has_tag("t")` | whether the agent has the skill / tag |
 //! | `agent.tags`, `agent.skills`, `agent.certified` | lists of tag, skill and tenant names |
 //! | `agent.kind` | `"human"` or `"bot"` |
+//! | `agent.id` | the agent's id, a number (exact up to 2^53) |
 //! | `task.tenant`, `task.channel` | the task's tenant name and channel name |
 //! | `task.value_tier`, `task.sentiment`, `task.priority` | numbers from the task |
+//! | `task.previous_agent` (alias `task.preferred_agent`) | the id of the customer's previous agent, missing if none |
+//! | `task.k` for other `k` | a host attribute given to [`Expr::bind`] (missing otherwise) |
 //! | any other bare name `k` (e.g. `lang`) | the values `v` of the agent's tags `k:v` (a list) |
 //!
 //! A **missing** value (an unknown attribute, a skill the agent lacks) makes every comparison
 //! false — so `not skill("x") >= 3` is true for an agent without `x`. `a == b` and `a in b`
 //! with a list on one side test membership (`lang == "zh"` is true for an agent tagged `lang:zh`
-//! and `lang:en`); `has` / `contains` test that the left list holds the right value.
+//! and `lang:en`); `a in b` with lists on both sides tests overlap (`lang in ["zh", "yue"]`);
+//! `a == b` with two lists tests equality; `has` / `contains` test that the left list holds
+//! the right value (or, on strings, that the left contains the right as a substring).
 //!
 //! # Compiling to index operations
 //!
-//! [`Expr::compile`] splits the top-level `and` chain: `skill("s") >= n` (and `>`, `==` on
-//! levels), `has_skill`, `has_tag`, `k == "v"` on tag attributes and `task.tenant in
+//! [`Expr::compile`] splits the top-level `and` chain: `skill("s") >= n` (and `>`), `has_skill`, `has_tag`, `k == "v"` on tag attributes and `task.tenant in
 //! agent.certified` become [`Requirements`] — answered by the router's bitset indexes — and the
 //! rest stays a residual predicate evaluated only on the candidates the indexes return.
 
@@ -953,7 +957,9 @@ fn compare(l: &Val, op: CmpOp, r: &Val) -> bool {
     }
     match op {
         CmpOp::Eq | CmpOp::In => match (l, r) {
-            (List(xs), y) if op == CmpOp::Eq && !matches!(y, List(_)) => xs.contains(y),
+            // `lang in ["zh", "en"]`: some value on the left is in the right list.
+            (List(xs), List(ys)) if op == CmpOp::In => xs.iter().any(|x| ys.contains(x)),
+            (List(xs), y) if !matches!(y, List(_)) => xs.contains(y),
             (x, List(ys)) => ys.contains(x),
             (Num(a), Num(b)) => a == b,
             (x, y) => op == CmpOp::Eq && x == y,

@@ -142,6 +142,7 @@ fn bench(c: &mut Criterion) {
                     )
                     .unwrap();
                 serve(&mut r, now, TaskId(id));
+                while flows.poll_effect().is_some() {}
                 flows.forget(TaskId(id));
             });
         });
@@ -169,12 +170,12 @@ fn bench(c: &mut Criterion) {
                         )
                         .unwrap();
                 }
+                while flows.poll_effect().is_some() {}
                 (r, flows)
             },
             |(mut r, mut flows)| {
-                flows
-                    .handle_timeout(&mut r, Time::from_secs(30))
-                    .unwrap();
+                flows.handle_timeout(&mut r, Time::from_secs(30)).unwrap();
+                while flows.poll_effect().is_some() {}
                 black_box((r, flows))
             },
             BatchSize::PerIteration,

@@ -403,6 +403,32 @@ fn config_errors_name_the_path() {
     );
 }
 
+#[test]
+fn the_documented_event_json_parses() {
+    // docs/EVENTS.md
+    let r: Event = serde_json::from_str(
+        r#"{"type":"retarget","task":42,"target":{"requirements":{"skills":[{"skill":0,"min_level":3}],"tags":[1],"certification":false,"filter":"not has_tag(\"trainee\")"},"strategy":"best_score","priority":{"class":1,"base":5.0}}}"#,
+    )
+    .unwrap();
+    assert!(matches!(
+        r,
+        Event::Retarget {
+            task: TaskId(42),
+            ..
+        }
+    ));
+    let s: Event = serde_json::from_str(
+        r#"{"type":"set_shares","shares":[{"tenant":0,"reserved":10,"cap":50},{"tenant":1,"reserved":4}]}"#,
+    )
+    .unwrap();
+    assert!(matches!(s, Event::SetShares { ref shares } if shares.len() == 2));
+    // A malformed filter is refused with its position.
+    let bad = serde_json::from_str::<Event>(
+        r#"{"type":"retarget","task":1,"target":{"requirements":{"filter":"has_tag("}}}"#,
+    );
+    assert!(bad.unwrap_err().to_string().contains("line 1"));
+}
+
 // ------------------------------------------------------------------ property
 
 const TARGETS: &[&str] = &[

@@ -76,8 +76,14 @@ pub enum WorkflowEffect {
 }
 
 /// What the engine knows about one task.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FlowTask {
+    /// Index of the running workflow in the engine's compiled list.
+    #[serde(skip)]
+    wf: usize,
+    /// The tenant's id.
+    #[serde(skip)]
+    tenant_id: crate::TenantId,
     /// The tenant's name.
     pub tenant: String,
     /// The task type whose workflow runs (changes on `move_to`).
@@ -161,7 +167,11 @@ pub struct WorkflowEngine {
     set: WorkflowSet,
     /// Parsed targets by (tenant override or `None`, task type): one per step, and the
     /// requirements when the target needs no task binding.
-    parsed: BTreeMap<(Option<String>, String), Parsed>,
+    parsed: Vec<Parsed>,
+    /// Default workflows by task type (index into `parsed`).
+    defaults: FxHashMap<String, usize>,
+    /// Per tenant name, its own workflows by task type.
+    by_tenant: FxHashMap<String, FxHashMap<String, usize>>,
     tasks: FxHashMap<TaskId, FlowTask>,
     deadlines: BTreeSet<(Time, TaskId)>,
     /// Tasks with a due change that were not waiting at the time.
@@ -171,8 +181,20 @@ pub struct WorkflowEngine {
 
 #[derive(Debug, Clone)]
 struct Parsed {
+    wf: Workflow,
     steps: Vec<(Expr, Option<Requirements>)>,
+    /// Whether any exception rule is on queue length (checked on entry only then).
+    queue_rules: bool,
+    /// Whether any step has `prefer` (preferences are re-set on every step change then).
+    any_prefer: bool,
 }
+
+/// Compiled workflows and the two lookup maps.
+type Compiled = (
+    Vec<Parsed>,
+    FxHashMap<String, usize>,
+    FxHashMap<String, FxHashMap<String, usize>>,
+);
 
 /// Whether an expression mentions `task.…` (needs binding per task).
 fn mentions_task(e: &Expr) -> bool {
@@ -253,7 +275,15 @@ fn parse_workflow(wf: &Workflow, path: &str, catalog: &Catalog) -> Result<Parsed
                 })?;
         }
     }
-    Ok(Parsed { steps })
+    Ok(Parsed {
+        wf: wf.clone(),
+        steps,
+        queue_rules: wf
+            .exceptions
+            .iter()
+            .any(|r| matches!(r.when, Trigger::QueueLongerThan(_))),
+        any_prefer: wf.steps.iter().any(|s| !s.prefer.is_empty()),
+    })
 }
 
 impl WorkflowEngine {
@@ -263,10 +293,12 @@ impl WorkflowEngine {
     /// # Errors
     /// [`WorkflowError::Config`] naming the first workflow field that does not compile.
     pub fn new(set: WorkflowSet, catalog: &Catalog) -> Result<Self, WorkflowError> {
-        let parsed = Self::parse_set(&set, catalog)?;
+        let (parsed, defaults, by_tenant) = Self::parse_set(&set, catalog)?;
         Ok(WorkflowEngine {
             set,
             parsed,
+            defaults,
+            by_tenant,
             tasks: FxHashMap::default(),
             deadlines: BTreeSet::new(),
             deferred: BTreeSet::new(),
@@ -274,21 +306,22 @@ impl WorkflowEngine {
         })
     }
 
-    fn parse_set(
-        set: &WorkflowSet,
-        catalog: &Catalog,
-    ) -> Result<BTreeMap<(Option<String>, String), Parsed>, WorkflowError> {
-        let mut parsed = BTreeMap::new();
+    fn parse_set(set: &WorkflowSet, catalog: &Catalog) -> Result<Compiled, WorkflowError> {
+        let mut parsed = Vec::new();
+        let mut defaults = FxHashMap::default();
+        let mut by_tenant: FxHashMap<String, FxHashMap<String, usize>> = FxHashMap::default();
         for (k, wf) in &set.default {
-            parsed.insert(
-                (None, k.clone()),
-                parse_workflow(wf, &format!("workflows.{k}"), catalog)?,
-            );
+            defaults.insert(k.clone(), parsed.len());
+            parsed.push(parse_workflow(wf, &format!("workflows.{k}"), catalog)?);
         }
         for (t, m) in &set.tenants {
             for (k, wf) in m {
                 let p = parse_workflow(wf, &format!("tenants.{t}.workflows.{k}"), catalog)?;
-                parsed.insert((Some(t.clone()), k.clone()), p);
+                by_tenant
+                    .entry(t.clone())
+                    .or_default()
+                    .insert(k.clone(), parsed.len());
+                parsed.push(p);
             }
         }
         for (owner, wfs) in std::iter::once((None, &set.default))
@@ -324,7 +357,7 @@ impl WorkflowEngine {
                 }
             }
         }
-        Ok(parsed)
+        Ok((parsed, defaults, by_tenant))
     }
 
     /// The workflows.
@@ -372,22 +405,18 @@ impl WorkflowEngine {
         self.deferred.remove(&task);
     }
 
-    fn key_for(&self, tenant: &str, task_type: &str) -> Option<(Option<String>, String)> {
-        let own = (Some(tenant.to_owned()), task_type.to_owned());
-        if self.parsed.contains_key(&own) {
-            return Some(own);
-        }
-        let def = (None, task_type.to_owned());
-        self.parsed.contains_key(&def).then_some(def)
+    /// The workflow a tenant's task of this type runs: the tenant's own, else the default.
+    fn lookup(&self, tenant: &str, task_type: &str) -> Option<usize> {
+        self.by_tenant
+            .get(tenant)
+            .and_then(|m| m.get(task_type))
+            .or_else(|| self.defaults.get(task_type))
+            .copied()
     }
 
     fn workflow(&self, ft: &FlowTask) -> Option<(&Workflow, &Parsed)> {
-        let key = self.key_for(&ft.tenant, &ft.workflow)?;
-        let wf = match &key.0 {
-            Some(t) => self.set.tenants.get(t)?.get(&key.1)?,
-            None => self.set.default.get(&key.1)?,
-        };
-        Some((wf, self.parsed.get(&key)?))
+        let p = self.parsed.get(ft.wf)?;
+        Some((&p.wf, p))
     }
 
     /// Routes a new task through the workflow for its tenant and `task_type`: it enters the
@@ -412,16 +441,18 @@ impl WorkflowEngine {
             .tenant_name(spec.tenant)
             .unwrap_or_default()
             .to_owned();
-        if self.key_for(&tenant, task_type).is_none() {
+        let Some(wf) = self.lookup(&tenant, task_type) else {
             return Err(WorkflowError::NoWorkflow {
                 tenant,
                 task_type: task_type.to_owned(),
             });
-        }
+        };
         if self.tasks.contains_key(&spec.id) {
             return Err(RouterError::DuplicateTask(spec.id).into());
         }
         let mut ft = FlowTask {
+            wf,
+            tenant_id: spec.tenant,
             tenant,
             workflow: task_type.to_owned(),
             step: 0,
@@ -439,7 +470,7 @@ impl WorkflowEngine {
         };
         let (step, skipped) = self.settle(router, &ft, &spec, now, 0)?;
         ft.step = step;
-        let target = self.target(router, &ft, &spec)?;
+        let target = self.target(router, &ft, step, &spec)?;
         let mut spec = spec;
         spec.requirements = target.requirements;
         if let Some(s) = target.strategy {
@@ -468,7 +499,7 @@ impl WorkflowEngine {
     /// A spec-like view of the task for binding targets (tenant, channel, customer, priority).
     fn view_spec<P: Policy>(router: &Router<P>, id: TaskId, ft: &FlowTask) -> Option<TaskSpec> {
         let channel = router.task_channel(id)?;
-        let tenant = router.catalog().find_tenant(&ft.tenant)?;
+        let tenant = ft.tenant_id;
         let mut s = TaskSpec::new(id, tenant, channel);
         s.priority = ft.priority;
         s.preferences = ft.preferences.clone();
@@ -500,11 +531,7 @@ impl WorkflowEngine {
                 continue;
             }
             if let Some(cond) = s.skip_if {
-                let probe = FlowTask {
-                    step: i,
-                    ..ft.clone()
-                };
-                let reqs = self.step_requirements(router, &probe, spec)?;
+                let reqs = self.step_requirements(router, ft, i, spec)?;
                 let e = router.eligible_count(spec.channel, spec.tenant, &reqs);
                 let skip = match cond {
                     SkipIf::NoEligibleAgent => e.registered == 0,
@@ -526,6 +553,7 @@ impl WorkflowEngine {
         &self,
         router: &Router<P>,
         ft: &FlowTask,
+        step: usize,
         spec: &TaskSpec,
     ) -> Result<Requirements, WorkflowError> {
         if let Some(pin) = &ft.pinned {
@@ -537,9 +565,9 @@ impl WorkflowEngine {
                 task_type: ft.workflow.clone(),
             });
         };
-        let Some((expr, fixed)) = parsed.steps.get(ft.step) else {
+        let Some((expr, fixed)) = parsed.steps.get(step) else {
             return Err(WorkflowError::Config {
-                path: format!("{}.steps[{}]", ft.workflow, ft.step),
+                path: format!("{}.steps[{step}]", ft.workflow),
                 message: "no such step".into(),
             });
         };
@@ -558,7 +586,7 @@ impl WorkflowEngine {
         };
         expr.compile_for(&view, router.catalog(), &ft.attrs)
             .map_err(|e| WorkflowError::Config {
-                path: format!("{}.steps[{}].target", ft.workflow, ft.step),
+                path: format!("{}.steps[{step}].target", ft.workflow),
                 message: e.message,
             })
     }
@@ -594,12 +622,13 @@ impl WorkflowEngine {
         &self,
         router: &Router<P>,
         ft: &FlowTask,
+        step_index: usize,
         spec: &TaskSpec,
     ) -> Result<Retarget, WorkflowError> {
-        let requirements = self.step_requirements(router, ft, spec)?;
-        let step = self
-            .workflow(ft)
-            .and_then(|(wf, _)| wf.steps.get(ft.step))
+        let requirements = self.step_requirements(router, ft, step_index, spec)?;
+        let parsed = self.workflow(ft).map(|(_, p)| p);
+        let step = parsed
+            .and_then(|p| p.wf.steps.get(step_index))
             .filter(|_| ft.pinned.is_none());
         let change = step.and_then(|s| s.priority).unwrap_or_default();
         let class = ft
@@ -611,7 +640,14 @@ impl WorkflowEngine {
             class,
             base: ft.priority.base + change.boost + ft.raised.boost,
         };
-        let mut prefs = ft.preferences.clone();
+        // Preferences are replaced only by workflows that use `prefer` (and for pinned tasks
+        // of such workflows); otherwise the task keeps the ones it arrived with.
+        let any_prefer = parsed.is_some_and(|p| p.any_prefer);
+        let mut prefs = if any_prefer {
+            ft.preferences.clone()
+        } else {
+            Preferences::default()
+        };
         for p in step.map_or(&[][..], |s| &s.prefer[..]) {
             match p {
                 StepPreference::Skill { skill, weight } => {
@@ -634,7 +670,7 @@ impl WorkflowEngine {
                     .unwrap_or(router.config().default_strategy),
             ),
             priority: Some(priority),
-            preferences: Some(prefs),
+            preferences: any_prefer.then_some(prefs),
         })
     }
 
@@ -681,9 +717,12 @@ impl WorkflowEngine {
         let Some(ft) = self.tasks.get(&id) else {
             return Ok(());
         };
-        let Some((wf, _)) = self.workflow(ft) else {
+        let Some((wf, parsed)) = self.workflow(ft) else {
             return Ok(());
         };
+        if !parsed.queue_rules {
+            return Ok(());
+        }
         let len = router
             .task_queue(id)
             .and_then(|q| router.queue_len(q))
@@ -712,6 +751,13 @@ impl WorkflowEngine {
         rule: String,
         action: ExceptionAction,
     ) -> Result<(), WorkflowError> {
+        let moved_to = match &action {
+            ExceptionAction::MoveTo { workflow } => self
+                .tasks
+                .get(&id)
+                .and_then(|ft| self.lookup(&ft.tenant, workflow)),
+            _ => None,
+        };
         let Some(ft) = self.tasks.get_mut(&id) else {
             return Ok(());
         };
@@ -728,7 +774,11 @@ impl WorkflowEngine {
                 }
             }
             ExceptionAction::MoveTo { workflow } => {
-                ft.workflow = workflow;
+                // Validated at load: the workflow exists for this tenant or by default.
+                if let Some(wf) = moved_to {
+                    ft.wf = wf;
+                    ft.workflow = workflow;
+                }
                 ft.step = 0;
                 ft.pinned = None;
             }
@@ -770,28 +820,30 @@ impl WorkflowEngine {
             }
         }
         self.deferred.remove(&id);
-        let Some(ft) = self.tasks.get(&id).cloned() else {
+        let Some(ft) = self.tasks.get(&id) else {
             return Ok(());
         };
-        let Some(spec) = Self::view_spec(router, id, &ft) else {
+        let Some(spec) = Self::view_spec(router, id, ft) else {
             self.forget(id);
             return Ok(());
         };
         let (step, skipped) = if ft.pinned.is_some() {
             (ft.step, Vec::new())
         } else {
-            self.settle(router, &ft, &spec, now, ft.step)?
+            self.settle(router, ft, &spec, now, ft.step)?
         };
-        let moved = FlowTask { step, ..ft };
-        let target = self.target(router, &moved, &spec)?;
+        let target = self.target(router, ft, step, &spec)?;
+        let workflow = ft.workflow.clone();
         router.retarget(now, id, target)?;
         self.effects.push_back(WorkflowEffect::StepEntered {
             task: id,
-            workflow: moved.workflow.clone(),
+            workflow,
             step,
             skipped,
         });
-        self.tasks.insert(id, moved);
+        if let Some(ft) = self.tasks.get_mut(&id) {
+            ft.step = step;
+        }
         self.schedule(id, now);
         self.queue_rules(router, now, id)
     }
@@ -892,20 +944,26 @@ impl WorkflowEngine {
         now: Time,
         set: WorkflowSet,
     ) -> Result<ReloadReport, WorkflowError> {
-        let parsed = Self::parse_set(&set, router.catalog())?;
+        let (parsed, defaults, by_tenant) = Self::parse_set(&set, router.catalog())?;
         self.set = set;
         self.parsed = parsed;
+        self.defaults = defaults;
+        self.by_tenant = by_tenant;
         let mut report = ReloadReport::default();
         let mut ids: Vec<TaskId> = self.tasks.keys().copied().collect();
         ids.sort_unstable();
         for id in ids {
-            let Some(ft) = self.tasks.get_mut(&id) else {
+            let Some(ft) = self.tasks.get(&id) else {
                 continue;
             };
-            ft.step = 0;
-            let known = self
-                .key_for(&self.tasks[&id].tenant, &self.tasks[&id].workflow)
-                .is_some();
+            let wf = self.lookup(&ft.tenant, &ft.workflow);
+            let known = wf.is_some();
+            if let Some(ft) = self.tasks.get_mut(&id) {
+                ft.step = 0;
+                if let Some(wf) = wf {
+                    ft.wf = wf;
+                }
+            }
             match router.task_state(id) {
                 Some(TaskState::Waiting) if known => {
                     self.apply(router, now, id)?;

@@ -21,7 +21,6 @@ use switchboard::workflow::{Step, Workflow, WorkflowEngine, WorkflowSet};
 use switchboard::*;
 
 #[path = "workload/mod.rs"]
-#[allow(dead_code)]
 mod workload;
 
 const TARGET: &str = r#"skill("apparel.sizing") >= 5 and lang == "zh" and not has_tag("trainee")"#;

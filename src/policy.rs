@@ -683,6 +683,8 @@ pub struct PolicyParts {
     pub workflows: WorkflowSet,
     /// The tenants, in declaration order.
     pub tenants: Vec<TenantInfo>,
+    /// The declared pool, if any.
+    pub pool: Option<Pool>,
 }
 
 impl ValidPolicy {
@@ -760,6 +762,66 @@ impl ValidPolicy {
     #[must_use]
     pub fn into_parts(self) -> PolicyParts {
         self.parts
+    }
+
+    /// The declared pool as agents (ids `first_id`, `first_id + 1`, …, group by group), with
+    /// skill levels expanded through the taxonomy, in state `state`. Empty without a pool.
+    ///
+    /// # Example
+    /// ```
+    /// use switchboard::{AgentState, policy::PolicySet};
+    /// let p = PolicySet::from_toml_str(r#"
+    ///     version = "1"
+    ///     skills = [{ name = "apparel" }, { name = "apparel.down", parent = "apparel", discount = 0.5 }]
+    ///     [[pool.groups]]
+    ///     count = 3
+    ///     skills = { apparel = 8 }
+    ///     capacity = { chat = 2 }
+    /// "#).unwrap().validate().unwrap();
+    /// let agents = p.pool_agents(100, AgentState::Available);
+    /// assert_eq!(agents.len(), 3);
+    /// assert_eq!(agents[2].id.0, 102);
+    /// assert_eq!(agents[0].skills.len(), 2); // apparel 8, and apparel.down 4 through the taxonomy
+    /// ```
+    #[must_use]
+    pub fn pool_agents(&self, first_id: u64, state: crate::AgentState) -> Vec<AgentSpec> {
+        let Some(pool) = &self.parts.pool else {
+            return Vec::new();
+        };
+        let cat = &self.parts.catalog;
+        let mut out = Vec::new();
+        let mut id = first_id;
+        for g in &pool.groups {
+            let mut a = AgentSpec::new(AgentId(0)).kind(g.kind).state(state);
+            for (s, &l) in &g.skills {
+                if let Some(sk) = cat.find_skill(s) {
+                    a = a.skill(sk, l.clamp(1, MAX_LEVEL));
+                }
+            }
+            for t in &g.tags {
+                if let Some(tg) = cat.find_tag(t) {
+                    a = a.tag(tg);
+                }
+            }
+            for t in &g.certified {
+                if let Some(tn) = cat.find_tenant(t) {
+                    a = a.certified(tn);
+                }
+            }
+            for (ch, &n) in &g.capacity {
+                if let Some(c) = Channel::ALL.iter().find(|c| c.name() == ch) {
+                    a = a.capacity(*c, n);
+                }
+            }
+            let a = self.parts.taxonomy.expand(&a);
+            for _ in 0..g.count {
+                let mut one = a.clone();
+                one.id = AgentId(id);
+                id += 1;
+                out.push(one);
+            }
+        }
+        out
     }
 }
 
@@ -1636,6 +1698,7 @@ impl PolicySet {
                 taxonomy,
                 workflows,
                 tenants,
+                pool: self.pool.clone(),
             },
         })
     }

@@ -834,29 +834,13 @@ const FUNCTIONS: [&str; 3] = ["skill", "has_skill", "has_tag"];
 /// `agent.…` attributes.
 const AGENT_ATTRS: [&str; 5] = ["tags", "skills", "certified", "kind", "id"];
 
-/// Levenshtein distance in characters.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = Vec::with_capacity(b.len() + 1);
-        cur.push(i + 1);
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != *cb);
-            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
-
 /// ` (did you mean "x"?)` for the closest known name within 2 edits (and fewer edits than the
 /// name has characters), or nothing.
 fn did_you_mean<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) -> String {
     let len = name.chars().count();
     known
         .into_iter()
-        .map(|k| (edit_distance(name, k), k))
+        .map(|k| (crate::expr::edit_distance(name, k), k))
         .filter(|&(d, _)| d <= 2 && d < len.max(1))
         .min()
         .map_or(String::new(), |(_, k)| format!(" (did you mean {k:?}?)"))

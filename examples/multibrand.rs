@@ -101,16 +101,15 @@ fn main() -> Result<(), Box<dyn Error>> {
         now = at.max(now);
         if !swapped && now >= Time(30 * MINUTE) {
             swapped = true;
-            // Hot swap: the sale brand may hold twice as much during its sale.
-            let mut shares = router.config().shares.clone();
-            let sale = router.catalog().find_tenant(SALE_BRAND);
-            for s in &mut shares {
-                if Some(s.tenant) == sale {
-                    s.cap = s.cap.map(|c| c * 2);
+            // Hot swap: a new version of the policy lets the sale brand hold twice as much.
+            let mut v2 = set.clone();
+            v2.version.push_str("+sale");
+            for t in v2.tenants.iter_mut().filter(|t| t.name == SALE_BRAND) {
+                if let Some(share) = &mut t.share {
+                    share.cap = share.cap.map(|c| c * 2);
                 }
             }
-            router.set_shares(now, shares)?;
-            let report = flows.reload(&mut router, now, policy.workflows().clone())?;
+            let report = v2.validate()?.apply_to(&mut router, &mut flows, now)?;
             println!(
                 "minute 30: policy swapped; {} waiting tasks moved to their step, {} offered deferred, {} tasks live",
                 report.moved,

@@ -730,38 +730,94 @@ impl ValidPolicy {
     /// As [`Router::new`](crate::Router::new) (not expected: the settings were validated).
     pub fn router(&self) -> Result<crate::Router, RouterError> {
         let mut r = crate::Router::new(self.parts.router.clone())?;
+        self.intern_into(r.catalog_mut());
+        Ok(r)
+    }
+    /// Interns every declared name into `rc`, skills, then tags, then tenants (names already
+    /// there keep their ids).
+    fn intern_into(&self, rc: &mut Catalog) {
         let cat = &self.parts.catalog;
-        let rc = r.catalog_mut();
-        for i in 0..cat.skill_count() {
-            if let Some(n) = u32::try_from(i)
-                .ok()
-                .and_then(|i| cat.skill_name(crate::SkillId(i)))
-            {
+        for i in 0..u32::try_from(cat.skill_count()).unwrap_or(u32::MAX) {
+            if let Some(n) = cat.skill_name(crate::SkillId(i)) {
                 rc.skill(n);
             }
         }
-        for i in 0..cat.tag_count() {
-            if let Some(n) = u32::try_from(i)
-                .ok()
-                .and_then(|i| cat.tag_name(crate::TagId(i)))
-            {
+        for i in 0..u32::try_from(cat.tag_count()).unwrap_or(u32::MAX) {
+            if let Some(n) = cat.tag_name(crate::TagId(i)) {
                 rc.tag(n);
             }
         }
-        for i in 0..cat.tenant_count() {
-            if let Some(n) = u32::try_from(i)
-                .ok()
-                .and_then(|i| cat.tenant_name(TenantId(i)))
-            {
+        for i in 0..u32::try_from(cat.tenant_count()).unwrap_or(u32::MAX) {
+            if let Some(n) = cat.tenant_name(TenantId(i)) {
                 rc.tenant(n);
             }
         }
-        Ok(r)
     }
+
     /// The pieces, by value.
     #[must_use]
     pub fn into_parts(self) -> PolicyParts {
         self.parts
+    }
+
+    /// Swaps this policy into a running router and workflow engine without losing any task:
+    /// new names are interned into the router's catalog (existing ids never change), the tenant
+    /// shares are mapped **by tenant name** onto the router's ids and set with
+    /// [`Router::set_shares`](crate::Router::set_shares), and the workflows replace the engine's
+    /// with [`WorkflowEngine::reload`](crate::workflow::WorkflowEngine::reload) — waiting tasks keep
+    /// their age and move to the matching step. The router's other settings (timeouts, weights)
+    /// stay as they were created.
+    ///
+    /// # Errors
+    /// [`WorkflowError`](crate::workflow::WorkflowError) if the router or the engine refuses;
+    /// the shares and names may then already be applied (both are valid on their own).
+    ///
+    /// # Example
+    /// ```
+    /// use switchboard::{Time, policy::PolicySet, workflow::WorkflowEngine};
+    /// let v1 = PolicySet::from_toml_str(r#"
+    ///     version = "1"
+    ///     skills = [{ name = "returns" }]
+    ///     [[tenants]]
+    ///     name = "acme"
+    ///     [[workflows.aftersale.steps]]
+    ///     target = 'skill("returns") >= 8'
+    /// "#).unwrap().validate().unwrap();
+    /// let mut router = v1.router().unwrap();
+    /// let mut flows = WorkflowEngine::new(v1.workflows().clone(), router.catalog()).unwrap();
+    /// let v2 = PolicySet::from_toml_str(r#"
+    ///     version = "2"
+    ///     skills = [{ name = "returns" }, { name = "refunds" }]
+    ///     [[tenants]]
+    ///     name = "acme"
+    ///     share = { reserved = 5 }
+    ///     [[workflows.aftersale.steps]]
+    ///     target = 'skill("refunds") >= 3'
+    /// "#).unwrap().validate().unwrap();
+    /// v2.apply_to(&mut router, &mut flows, Time::from_secs(60)).unwrap();
+    /// assert!(router.catalog().find_skill("refunds").is_some());
+    /// assert_eq!(router.config().shares[0].reserved, 5);
+    /// ```
+    pub fn apply_to<P: crate::Policy>(
+        &self,
+        router: &mut crate::Router<P>,
+        flows: &mut crate::workflow::WorkflowEngine,
+        now: crate::Time,
+    ) -> Result<crate::workflow::ReloadReport, crate::workflow::WorkflowError> {
+        let cat = &self.parts.catalog;
+        self.intern_into(router.catalog_mut());
+        let shares: Vec<TenantShare> = self
+            .parts
+            .router
+            .shares
+            .iter()
+            .filter_map(|s| {
+                let tenant = router.catalog().find_tenant(cat.tenant_name(s.tenant)?)?;
+                Some(TenantShare { tenant, ..*s })
+            })
+            .collect();
+        router.set_shares(now, shares)?;
+        flows.reload(router, now, self.parts.workflows.clone())
     }
 
     /// The declared pool as agents (ids `first_id`, `first_id + 1`, …, group by group), with

@@ -404,6 +404,49 @@ fn config_errors_name_the_path() {
 }
 
 #[test]
+fn a_restored_engine_and_router_continue_exactly_like_the_originals() {
+    let mut w = world(set_of("presale", bullseye()));
+    agent(&mut w.router, 1, 4, AgentState::Available);
+    agent(&mut w.router, 2, 9, AgentState::Away);
+    for id in 1..=6 {
+        arrive(&mut w, secs(id * 3), id, "presale");
+    }
+    w.router.drain_effects().for_each(drop);
+    while w.flows.poll_effect().is_some() {}
+    // Snapshot both (through JSON, as a host would store them).
+    let rs = serde_json::to_string(&w.router.export_state()).unwrap();
+    let fs = serde_json::to_string(&w.flows.export_state()).unwrap();
+    let mut router2 =
+        Router::from_state(serde_json::from_str(&rs).unwrap(), DefaultPolicy).unwrap();
+    let mut flows2 = WorkflowEngine::from_state(
+        set_of("presale", bullseye()),
+        router2.catalog(),
+        serde_json::from_str(&fs).unwrap(),
+    )
+    .unwrap();
+    let mut log = [Vec::new(), Vec::new()];
+    for (i, (r, f)) in [(&mut w.router, &mut w.flows), (&mut router2, &mut flows2)]
+        .into_iter()
+        .enumerate()
+    {
+        r.set_agent_state(secs(20), AgentId(2), AgentState::Available)
+            .unwrap();
+        let mut t = secs(20);
+        while let Some(next) = f.poll_timeout(r) {
+            if next > secs(120) {
+                break;
+            }
+            t = next.max(t);
+            f.handle_timeout(r, t).unwrap();
+            log[i].extend(r.drain_effects().map(|e| format!("{e:?}")));
+            log[i].extend(std::iter::from_fn(|| f.poll_effect()).map(|e| format!("{e:?}")));
+        }
+    }
+    assert!(!log[0].is_empty());
+    assert_eq!(log[0], log[1]);
+}
+
+#[test]
 fn the_documented_event_json_parses() {
     // docs/EVENTS.md
     let r: Event = serde_json::from_str(

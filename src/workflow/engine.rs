@@ -76,13 +76,13 @@ pub enum WorkflowEffect {
 }
 
 /// What the engine knows about one task.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FlowTask {
-    /// Index of the running workflow in the engine's compiled list.
+    /// Index of the running workflow in the engine's compiled list (re-resolved by name on
+    /// [`WorkflowEngine::from_state`]).
     #[serde(skip)]
     wf: usize,
     /// The tenant's id.
-    #[serde(skip)]
     tenant_id: crate::TenantId,
     /// The tenant's name.
     pub tenant: String,
@@ -112,6 +112,17 @@ pub struct FlowTask {
     pub pinned: Option<String>,
     /// When the engine looks at the task next.
     pub next: Option<Time>,
+}
+
+/// Everything a [`WorkflowEngine`] tracks, for durability: save it next to the router's
+/// [`RouterState`](crate::RouterState) and restore both together with
+/// [`WorkflowEngine::from_state`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkflowState {
+    /// The tracked tasks, sorted by id.
+    pub tasks: Vec<(TaskId, FlowTask)>,
+    /// Tasks whose due change waits for them to stop being offered.
+    pub deferred: Vec<TaskId>,
 }
 
 /// What [`WorkflowEngine::reload`] did.
@@ -364,6 +375,70 @@ impl WorkflowEngine {
     #[must_use]
     pub fn workflows(&self) -> &WorkflowSet {
         &self.set
+    }
+
+    /// What the engine tracks, for a durable snapshot (effects not yet polled are not part of
+    /// it).
+    #[must_use]
+    pub fn export_state(&self) -> WorkflowState {
+        let mut tasks: Vec<(TaskId, FlowTask)> =
+            self.tasks.iter().map(|(&k, v)| (k, v.clone())).collect();
+        tasks.sort_unstable_by_key(|(k, _)| *k);
+        WorkflowState {
+            tasks,
+            deferred: self.deferred.iter().copied().collect(),
+        }
+    }
+
+    /// An engine for `set` that resumes the tasks of a saved [`WorkflowState`]: each task finds
+    /// its workflow again by tenant and task type, and its next deadline is recomputed.
+    ///
+    /// # Errors
+    /// [`WorkflowError::Config`] if `set` does not compile, [`WorkflowError::NoWorkflow`] if a
+    /// saved task's workflow is not in `set` (restore with the set it ran under, then
+    /// [`reload`](Self::reload)).
+    ///
+    /// # Example
+    /// ```
+    /// use switchboard::*;
+    /// use switchboard::workflow::*;
+    /// let mut router = Router::new(RouterConfig::default()).unwrap();
+    /// let acme = router.catalog_mut().tenant("acme");
+    /// let mut set = WorkflowSet::default();
+    /// set.default.insert("t".into(), Workflow { steps: vec![
+    ///     Step::new("false").timeout_ms(10_000), Step::new("true")], exceptions: vec![] });
+    /// let mut flows = WorkflowEngine::new(set.clone(), router.catalog()).unwrap();
+    /// flows.arrive(&mut router, Time::ZERO, TaskSpec::new(TaskId(1), acme, Channel::Chat), "t",
+    ///     Default::default()).unwrap();
+    /// let saved = serde_json::to_string(&flows.export_state()).unwrap();
+    /// let back = WorkflowEngine::from_state(set, router.catalog(),
+    ///     serde_json::from_str(&saved).unwrap()).unwrap();
+    /// assert_eq!(back.poll_timeout(&router), Some(Time::from_secs(10)));
+    /// ```
+    pub fn from_state(
+        set: WorkflowSet,
+        catalog: &Catalog,
+        state: WorkflowState,
+    ) -> Result<Self, WorkflowError> {
+        let mut e = WorkflowEngine::new(set, catalog)?;
+        for (id, mut ft) in state.tasks {
+            let Some(wf) = e.lookup(&ft.tenant, &ft.workflow) else {
+                return Err(WorkflowError::NoWorkflow {
+                    tenant: ft.tenant,
+                    task_type: ft.workflow,
+                });
+            };
+            ft.wf = wf;
+            ft.next = None;
+            e.tasks.insert(id, ft);
+            e.schedule(id, Time::ZERO);
+        }
+        e.deferred = state
+            .deferred
+            .into_iter()
+            .filter(|t| e.tasks.contains_key(t))
+            .collect();
+        Ok(e)
     }
 
     /// What the engine knows about a task, while it tracks it.

@@ -39,7 +39,9 @@
 
 mod engine;
 
-pub use engine::{FlowTask, ReloadReport, WorkflowEffect, WorkflowEngine, WorkflowError};
+pub use engine::{
+    FlowTask, ReloadReport, WorkflowEffect, WorkflowEngine, WorkflowError, WorkflowState,
+};
 
 use crate::Strategy;
 use serde::{Deserialize, Serialize};

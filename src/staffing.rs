@@ -1,5 +1,6 @@
 //! Staffing: Erlang C and Erlang A queueing formulas, agents required for a service target, and a
-//! simple interval planner.
+//! simple interval planner (verified and corrected by the simulator with
+//! [`sim::verify_plan`](crate::sim::verify_plan)).
 //!
 //! # Models
 //!
@@ -1066,6 +1067,10 @@ pub struct Plan {
 /// when agents can serve several groups — pooling needs fewer, see docs/SIMULATION.md) and
 /// gross up for shrinkage.
 ///
+/// Where agents' skills overlap, the router can pull a group's agents into another group's
+/// queue: [`verify_plan`](crate::sim::verify_plan) simulates the plan with the real router and
+/// adds agents to the cells that miss the target.
+///
 /// # Errors
 /// [`StaffingError`] from any cell, or [`StaffingError::InvalidInput`] for bad settings.
 ///
@@ -1099,7 +1104,6 @@ pub fn plan(rows: &[ForecastRow], settings: &PlanSettings) -> Result<Plan, Staff
         });
     }
     let mut cells = Vec::with_capacity(rows.len());
-    let mut totals: BTreeMap<u32, (u32, u32)> = BTreeMap::new();
     for row in rows {
         let mut traffic = Traffic::per_interval(row.contacts, settings.interval_secs, row.aht_secs)
             .concurrency(row.concurrency);
@@ -1129,22 +1133,31 @@ pub fn plan(rows: &[ForecastRow], settings: &PlanSettings) -> Result<Plan, Staff
                 occupancy: s.metrics.occupancy,
             }
         };
-        totals.entry(row.interval).or_default().0 += cell.agents;
         cells.push(cell);
     }
+    cells.sort_by(|a, b| a.interval.cmp(&b.interval).then(a.group.cmp(&b.group)));
+    Ok(Plan {
+        definition: settings.target.definition,
+        totals: totals(&cells, settings.shrinkage),
+        cells,
+    })
+}
+
+/// Per interval: agents over every group, and agents to call in after `shrinkage`.
+pub(crate) fn totals(cells: &[PlanCell], shrinkage: f64) -> BTreeMap<u32, (u32, u32)> {
+    let mut totals: BTreeMap<u32, (u32, u32)> = BTreeMap::new();
+    for c in cells {
+        let t = totals.entry(c.interval).or_default();
+        t.0 = t.0.saturating_add(c.agents);
+    }
     for (need, call_in) in totals.values_mut() {
-        let gross = f64::from(*need) / (1.0 - settings.shrinkage);
+        let gross = f64::from(*need) / (1.0 - shrinkage);
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
         {
             *call_in = (gross - 1e-9).ceil().max(0.0) as u32;
         }
     }
-    cells.sort_by(|a, b| a.interval.cmp(&b.interval).then(a.group.cmp(&b.group)));
-    Ok(Plan {
-        definition: settings.target.definition,
-        cells,
-        totals,
-    })
+    totals
 }
 
 #[cfg(test)]

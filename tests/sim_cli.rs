@@ -132,3 +132,74 @@ fn replay_prints_decisions_and_summary() {
     assert!(text.contains("conv 2 @0.000s turn 1 continue"), "{text}");
     assert!(text.contains("recall 50.0%"), "{text}");
 }
+
+#[test]
+fn staff_plan_verify_adds_agents_where_skills_overlap() {
+    let dir = tempfile::tempdir().unwrap();
+    let forecast = dir.path().join("forecast.json");
+    let rows: Vec<serde_json::Value> = (0..4)
+        .flat_map(|i| {
+            let refund = if (1..=2).contains(&i) { 400 } else { 120 };
+            [
+                serde_json::json!({"interval": i, "group": "refund", "contacts": refund, "aht_secs": 300}),
+                serde_json::json!({"interval": i, "group": "sizing", "contacts": 60, "aht_secs": 300}),
+            ]
+        })
+        .collect();
+    std::fs::write(&forecast, serde_json::to_string(&rows).unwrap()).unwrap();
+    let overlap = dir.path().join("overlap.toml");
+    std::fs::write(&overlap, "sizing = [\"refund\"]\n").unwrap();
+    let out = bin()
+        .args([
+            "staff",
+            "plan",
+            "--shrinkage",
+            "0.25",
+            "--json",
+            "--overlap",
+        ])
+        .arg(&overlap)
+        .arg(&forecast)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["met"], true);
+    assert!(v["added"].as_u64().unwrap() > 0);
+    assert_eq!(v["cells"].as_array().unwrap().len(), 8);
+    let plain = bin()
+        .args(["staff", "plan", "--shrinkage", "0.25"])
+        .arg(&forecast)
+        .output()
+        .unwrap();
+    let planned: u64 = String::from_utf8_lossy(&plain.stdout)
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() == 3 && f[0].parse::<u32>().is_ok()).then(|| f[1].parse::<u64>().unwrap())
+        })
+        .sum();
+    let verified: u64 = v["plan"]["totals"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|t| t[0].as_u64().unwrap())
+        .sum();
+    assert_eq!(verified, planned + v["added"].as_u64().unwrap());
+    // The readable form shows every cell, Erlang vs simulation.
+    let text = bin()
+        .args(["staff", "plan", "--verify", "--replications", "4"])
+        .arg(&forecast)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("verified by simulation"), "{text}");
+    assert!(
+        text.contains("simulated SL") && text.contains("agents added"),
+        "{text}"
+    );
+}

@@ -199,3 +199,128 @@ fn planner_48_intervals() {
     let (need, call) = p.totals[&47];
     assert!(call >= need && f64::from(call) < f64::from(need) / 0.75 + 1.0);
 }
+
+fn row(interval: u32, group: &str, contacts: f64) -> ForecastRow {
+    ForecastRow {
+        interval,
+        group: group.into(),
+        contacts,
+        aht_secs: 300.0,
+        patience_secs: None,
+        concurrency: 1,
+    }
+}
+
+#[test]
+fn simulator_verifies_the_plan_and_corrects_it_where_skills_overlap() {
+    use std::collections::BTreeMap;
+    use switchboard::sim::{Verdict, VerifySettings, verify_plan};
+    // Refunds surge in intervals 1-2; sizing is steady. Sizing agents also hold the refund
+    // skill, so the router pulls them into the refund queue and sizing falls below its silo
+    // (Erlang) service level: the verification must add sizing agents there.
+    let rows: Vec<ForecastRow> = (0..4)
+        .flat_map(|i| {
+            let refund = if (1..=2).contains(&i) { 400.0 } else { 120.0 };
+            [row(i, "refund", refund), row(i, "sizing", 60.0)]
+        })
+        .collect();
+    let settings = PlanSettings {
+        interval_secs: 1800.0,
+        target: Target::new(20.0, 0.8),
+        model: Model::ErlangC,
+        shrinkage: 0.25,
+    };
+    let p = plan(&rows, &settings).unwrap();
+    let mut overlap = BTreeMap::new();
+    overlap.insert("sizing".to_owned(), vec!["refund".to_owned()]);
+    let opts = VerifySettings {
+        overlap,
+        ..VerifySettings::default()
+    };
+    let v = verify_plan(&rows, &settings, &p, &opts).unwrap();
+    for c in &v.cells {
+        eprintln!(
+            "interval {} {:<7} planned {:>3} -> {:>3}  erlang {:.3}  sim {:.3} ± {:.3}  {:?}",
+            c.interval,
+            c.group,
+            c.planned,
+            c.agents,
+            c.erlang_service_level,
+            c.simulated_service_level.unwrap_or(f64::NAN),
+            c.standard_error,
+            c.verdict
+        );
+    }
+    eprintln!("rounds {:?}", v.rounds);
+    assert!(v.met, "{:?}", v.rounds);
+    // Sizing in the surge is fixed for real, not left within the noise.
+    for c in v.cells.iter().filter(|c| c.group == "sizing") {
+        assert!(c.simulated_service_level.unwrap() >= 0.75, "{c:?}");
+        assert_ne!(c.verdict, Verdict::Missed);
+    }
+    assert!(v.added > 0, "the overlap must cost sizing some service");
+    let first = &v.rounds[0];
+    assert!(first.missed > 0 && first.added > 0);
+    assert_eq!(v.rounds.last().unwrap().missed, 0);
+    assert!(v.rounds.len() <= 1 + opts.max_rounds as usize);
+    // Agents are only added, to sizing in the surge, and the totals follow (with shrinkage).
+    for (c, before) in v.plan.cells.iter().zip(&p.cells) {
+        assert!(c.agents >= before.agents);
+        if c.agents > before.agents {
+            assert_eq!(c.group, "sizing", "{c:?}");
+        }
+        assert!(c.service_level >= before.service_level);
+    }
+    let added: u32 = v.cells.iter().map(|c| c.agents - c.planned).sum();
+    assert_eq!(added, v.added);
+    for (i, &(need, call)) in &v.plan.totals {
+        let sum: u32 = v
+            .plan
+            .cells
+            .iter()
+            .filter(|c| c.interval == *i)
+            .map(|c| c.agents)
+            .sum();
+        assert_eq!(need, sum);
+        assert!(call >= need);
+    }
+    // Without the overlap the silos behave as Erlang says: nothing (or next to nothing) to add.
+    let silo = verify_plan(&rows, &settings, &p, &VerifySettings::default()).unwrap();
+    assert!(silo.met);
+    assert!(silo.added < v.added, "{} vs {}", silo.added, v.added);
+    // Deterministic.
+    assert_eq!(v, verify_plan(&rows, &settings, &p, &opts).unwrap());
+}
+
+#[test]
+fn verification_refuses_what_it_cannot_model() {
+    use switchboard::sim::{VerifySettings, verify_plan};
+    let rows = vec![row(0, "a", 10.0)];
+    let mut settings = PlanSettings {
+        interval_secs: 1800.0,
+        target: Target::new(20.0, 0.8),
+        model: Model::ErlangA, // rows have no patience
+        shrinkage: 0.0,
+    };
+    let p = plan(&rows, &settings.clone().tap_model(Model::ErlangC)).unwrap();
+    let err = verify_plan(&rows, &settings, &p, &VerifySettings::default()).unwrap_err();
+    assert!(err.to_string().contains("patience_secs"), "{err}");
+    settings.model = Model::ErlangC;
+    settings.interval_secs = 1000.5;
+    let err = verify_plan(&rows, &settings, &p, &VerifySettings::default()).unwrap_err();
+    assert!(err.to_string().contains("whole number of minutes"), "{err}");
+    settings.interval_secs = 1800.0;
+    let twice = vec![row(0, "a", 10.0), row(0, "a", 5.0)];
+    let err = verify_plan(&twice, &settings, &p, &VerifySettings::default()).unwrap_err();
+    assert!(err.to_string().contains("twice"), "{err}");
+}
+
+trait TapModel {
+    fn tap_model(self, m: Model) -> Self;
+}
+impl TapModel for PlanSettings {
+    fn tap_model(mut self, m: Model) -> Self {
+        self.model = m;
+        self
+    }
+}

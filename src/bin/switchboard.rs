@@ -7,6 +7,7 @@
 //! switchboard staff erlang-c --contacts 300 --aht 240 --target-secs 20 --sl 0.8
 //! switchboard staff erlang-a --contacts 300 --aht 240 --patience 90 --agents 40
 //! switchboard staff plan forecast.json --target-secs 20 --sl 0.8 --shrinkage 0.3
+//! switchboard staff plan forecast.json --verify --overlap overlap.json
 //! switchboard replay conversations.jsonl --policy policy.json --load 120:60 [--json]
 //! ```
 
@@ -127,6 +128,26 @@ enum Staff {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+        /// Verify the plan with the simulator (the real router) and add agents to the
+        /// (interval, group) cells that miss the target, until they meet it.
+        #[arg(long)]
+        verify: bool,
+        /// Skills overlap: a JSON or TOML map from a group to the other groups its agents can
+        /// also serve (e.g. {"acme/sizing": ["acme/refund"]}); implies --verify.
+        #[arg(long, value_name = "FILE")]
+        overlap: Option<PathBuf>,
+        /// Simulations per verification round at first.
+        #[arg(long, default_value_t = 10)]
+        replications: u32,
+        /// Simulations per round at most (doubled while cells are uncertain).
+        #[arg(long, default_value_t = 40)]
+        max_replications: u32,
+        /// Correction rounds at most.
+        #[arg(long, default_value_t = 8)]
+        rounds: u32,
+        /// Seed of the first simulation.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
     },
 }
 
@@ -412,6 +433,12 @@ fn staff(what: Staff) -> Result<(), String> {
             shrinkage,
             abandonment,
             json,
+            verify,
+            overlap,
+            replications,
+            max_replications,
+            rounds,
+            seed,
         } => {
             let rows: Vec<ForecastRow> = load(&forecast)?;
             let settings = PlanSettings {
@@ -425,6 +452,21 @@ fn staff(what: Staff) -> Result<(), String> {
                 shrinkage,
             };
             let p = plan(&rows, &settings).map_err(|e| e.to_string())?;
+            if verify || overlap.is_some() {
+                let opts = sim::VerifySettings {
+                    overlap: match &overlap {
+                        Some(path) => load(path)?,
+                        None => Default::default(),
+                    },
+                    replications,
+                    max_replications,
+                    max_rounds: rounds,
+                    seed,
+                    ..sim::VerifySettings::default()
+                };
+                let v = sim::verify_plan(&rows, &settings, &p, &opts).map_err(|e| e.to_string())?;
+                return print_verified(&v, &settings, json);
+            }
             if json {
                 println!(
                     "{}",
@@ -444,6 +486,78 @@ fn staff(what: Staff) -> Result<(), String> {
             }
             Ok(())
         }
+    }
+}
+
+fn print_verified(
+    v: &sim::VerifiedPlan,
+    settings: &PlanSettings,
+    json: bool,
+) -> Result<(), String> {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(v).map_err(|e| e.to_string())?
+        );
+    } else {
+        println!(
+            "target {:.0}% within {} s, service level definition: {}; verified by simulation",
+            settings.target.service_level * 100.0,
+            settings.target.answer_within_secs,
+            v.plan.definition
+        );
+        println!(
+            "{:>8} {:<20} {:>8} {:>8} {:>9} {:>14}",
+            "interval", "group", "planned", "agents", "Erlang SL", "simulated SL"
+        );
+        let pct = |x: f64| format!("{:.1}%", x * 100.0);
+        for c in &v.cells {
+            let sim = c.simulated_service_level.map_or_else(
+                || "-".to_owned(),
+                |s| format!("{} ±{:.1}", pct(s), c.standard_error * 100.0),
+            );
+            println!(
+                "{:>8} {:<20} {:>8} {:>8} {:>9} {:>14}{}",
+                c.interval,
+                c.group,
+                c.planned,
+                c.agents,
+                pct(c.erlang_service_level),
+                sim,
+                match c.verdict {
+                    sim::Verdict::Met => "",
+                    sim::Verdict::Uncertain => "  uncertain",
+                    sim::Verdict::Missed => "  MISS",
+                }
+            );
+        }
+        println!("{:>8} {:>12} {:>10}", "interval", "agents", "call in");
+        for (i, (need, call)) in &v.plan.totals {
+            println!("{i:>8} {need:>12} {call:>10}");
+        }
+        let reps = v.rounds.last().map_or(0, |r| r.replications);
+        println!(
+            "{} rounds (last with {} replications), {} agents added; {}",
+            v.rounds.len(),
+            reps,
+            v.added,
+            if !v.met {
+                "some cells still miss the target (raise --rounds)".to_owned()
+            } else if v.uncertain > 0 {
+                format!(
+                    "no cell misses beyond the noise, {} below the target within it \
+                     (raise --max-replications to tell)",
+                    v.uncertain
+                )
+            } else {
+                "every cell meets the target in simulation".to_owned()
+            }
+        );
+    }
+    if v.met {
+        Ok(())
+    } else {
+        Err("the corrected plan still misses the target in simulation".into())
     }
 }
 

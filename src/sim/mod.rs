@@ -40,9 +40,11 @@
 pub mod chart;
 mod report;
 pub mod scenario;
+pub mod verify;
 
 pub use report::{SeriesPoint, SimReport, TenantReport};
 pub use scenario::{AgentGroup, Breaks, CsatModel, Dist, Profile, Scenario, Shift, Stream};
+pub use verify::{CellCheck, Verdict, VerifiedPlan, VerifyRound, VerifySettings, verify_plan};
 
 use crate::ledger::{AiOutcome, Arrival, Ledger, Outcome};
 use crate::{

@@ -262,6 +262,15 @@ pub enum Profile {
     },
     /// One multiplier per hour, repeating.
     Hourly(Vec<f64>),
+    /// One multiplier per step of `minutes` from the start of the run, then 0 after the last
+    /// step (not repeating): an interval forecast, e.g. `per_hour: 1` and each factor the
+    /// interval's contacts per hour.
+    Steps {
+        /// Step length, minutes.
+        minutes: f64,
+        /// Multiplier of each step.
+        factors: Vec<f64>,
+    },
 }
 
 impl Profile {
@@ -295,6 +304,12 @@ impl Profile {
                 #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
                 let i = (hour.max(0.0).floor() as usize) % v.len();
                 v[i]
+            }
+            Profile::Steps { minutes, factors } => {
+                let step = (hour.max(0.0) * 60.0 / minutes.max(1e-9)).floor();
+                // Saturating float-to-int cast; `get` handles the end.
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                factors.get(step as usize).copied().unwrap_or(0.0)
             }
         }
     }
@@ -395,6 +410,14 @@ impl Scenario {
                 }
                 Profile::Hourly(v) => {
                     if v.iter().any(|x| !x.is_finite() || *x < 0.0) {
+                        return Err(format!("traffic[{i}].profile: multipliers must be ≥ 0"));
+                    }
+                }
+                Profile::Steps { minutes, factors } => {
+                    if !pos(*minutes) {
+                        return Err(format!("traffic[{i}].profile.minutes: must be > 0"));
+                    }
+                    if factors.iter().any(|x| !x.is_finite() || *x < 0.0) {
                         return Err(format!("traffic[{i}].profile: multipliers must be ≥ 0"));
                     }
                 }

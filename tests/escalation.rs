@@ -679,3 +679,171 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn hard_trigger_while_pending_raises_the_queued_task() {
+    let mut router = Router::new(RouterConfig::default()).unwrap();
+    let acme = router.catalog_mut().tenant("acme");
+    let policy = EscalationPolicy::compile(PolicyConfig::default(), router.catalog_mut()).unwrap();
+    let mut engine = EscalationEngine::with_defaults(policy).unwrap();
+    let (a, b) = (ConversationId(1), ConversationId(2));
+    engine.open(Time::ZERO, a, acme).unwrap();
+    engine.open(Time::ZERO, b, acme).unwrap();
+    // Every decision's routing effects go to the router, like a host would apply them.
+    let apply = |router: &mut Router, engine: &mut EscalationEngine, d: &Decision, now: Time| {
+        for e in &d.effects {
+            match e {
+                Effect::Route(h) => {
+                    router.arrive(now, h.task.clone()).unwrap();
+                    engine
+                        .observe(now, d.conversation, Signal::Queued { task: h.task.id })
+                        .unwrap();
+                }
+                Effect::Reprioritize {
+                    task,
+                    priority,
+                    customer,
+                } => router
+                    .reprioritize(now, *task, *priority, *customer)
+                    .unwrap(),
+                _ => {}
+            }
+        }
+    };
+    // A escalates softly (two very unhappy turns), B by an explicit request (hard, class 1).
+    let angry = || {
+        Signal::Turn(
+            Turn::new(Speaker::Customer)
+                .with(Evidence::Sentiment {
+                    value: -1.0,
+                    confidence: 1.0,
+                })
+                .with(Evidence::Topic {
+                    topic: Topic::Complaint,
+                    confidence: 1.0,
+                }),
+        )
+    };
+    engine.observe(Time::from_secs(1), a, angry()).unwrap();
+    let d = engine.observe(Time::from_secs(2), a, angry()).unwrap();
+    assert_eq!(
+        d.action,
+        Action::Escalate {
+            layer: Layer::Soft,
+            route: Route::Human
+        }
+    );
+    apply(&mut router, &mut engine, &d, Time::from_secs(2));
+    let Owner::PendingHuman { task: task_a, .. } = engine.conversation(a).unwrap().owner().clone()
+    else {
+        panic!("pending")
+    };
+    let d = engine
+        .observe(
+            Time::from_secs(3),
+            b,
+            Signal::Turn(Turn::customer("转人工")),
+        )
+        .unwrap();
+    apply(&mut router, &mut engine, &d, Time::from_secs(3));
+    let Owner::PendingHuman { task: task_b, .. } = engine.conversation(b).unwrap().owner().clone()
+    else {
+        panic!("pending")
+    };
+    let now = Time::from_secs(4);
+    let (class_a, _) = router.task_priority_at(task_a, now).unwrap();
+    let (class_b, _) = router.task_priority_at(task_b, now).unwrap();
+    assert_eq!((class_a, class_b), (0, 1), "soft below hard");
+
+    // While A waits, the customer threatens legal action: a hard trigger. The task moves up.
+    let d = engine
+        .observe(
+            now,
+            a,
+            Signal::Turn(Turn::customer("I will call my lawyer and sue you")),
+        )
+        .unwrap();
+    assert_eq!(d.action, Action::Continue);
+    assert_eq!(d.owner.name(), "pending_human");
+    let names: Vec<&str> = d.fired.iter().map(Rule::name).collect();
+    assert_eq!(names, ["hard_topic", "already_pending", "priority_raised"]);
+    let Some(Effect::Reprioritize { task, priority, .. }) = d.effects.first().cloned() else {
+        panic!("{:?}", d.effects)
+    };
+    assert_eq!(task, task_a);
+    assert_eq!(priority.class, 1);
+    assert!(priority.base >= 10.0, "{priority:?}"); // + routing.pending_hard_boost
+    assert!(matches!(
+        d.effects.last(),
+        Some(Effect::Notify(Notice::HumanPending { .. }))
+    ));
+    apply(&mut router, &mut engine, &d, now);
+    let (class_a, score_a) = router.task_priority_at(task_a, now).unwrap();
+    let (_, score_b) = router.task_priority_at(task_b, now).unwrap();
+    assert_eq!(class_a, 1);
+    assert!(score_a > score_b, "{score_a} vs {score_b}");
+
+    // The same kind of trigger again does not keep jumping the queue; another kind does.
+    let again = engine
+        .observe(
+            Time::from_secs(5),
+            a,
+            Signal::Turn(Turn::customer("my lawyer will sue")),
+        )
+        .unwrap();
+    assert!(
+        !again
+            .effects
+            .iter()
+            .any(|e| matches!(e, Effect::Reprioritize { .. })),
+        "{:?}",
+        again.effects
+    );
+    let ask = engine
+        .observe(
+            Time::from_secs(6),
+            a,
+            Signal::Turn(Turn::customer("人工！")),
+        )
+        .unwrap();
+    let Some(Effect::Reprioritize { priority: p2, .. }) = ask.effects.first().cloned() else {
+        panic!("{:?}", ask.effects)
+    };
+    assert!(p2.base > priority.base);
+    apply(&mut router, &mut engine, &ask, Time::from_secs(6));
+    assert_eq!(engine.metrics().raised, 2);
+
+    // A free agent takes A's task first, though B was queued as hard from the start.
+    router
+        .add_agent(
+            Time::from_secs(7),
+            AgentSpec::new(AgentId(1))
+                .capacity(Channel::Chat, 1)
+                .state(AgentState::Available),
+        )
+        .unwrap();
+    let offered: Vec<_> = router
+        .drain_effects()
+        .filter_map(|e| match e {
+            switchboard::Effect::Offer { task, .. } => Some(task),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(offered, [task_a]);
+
+    // A failed transfer is retried with the raised priority, not the original soft one.
+    let d = engine
+        .observe(
+            Time::from_secs(8),
+            a,
+            Signal::TransferFailed {
+                reason: TransferFailure::Rejected,
+            },
+        )
+        .unwrap();
+    assert_eq!(d.action, Action::Retry);
+    let Some(Effect::Route(h)) = d.effects.first() else {
+        panic!("{:?}", d.effects)
+    };
+    assert_eq!((h.task.priority.class, h.task.priority.base), (1, p2.base));
+}

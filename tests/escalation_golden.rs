@@ -158,6 +158,10 @@ fn effect_name(e: &Effect) -> String {
                 .preferred_agent
                 .map_or("-".to_owned(), |a| a.0.to_string())
         ),
+        Effect::Reprioritize { priority, .. } => format!(
+            "reprioritize(class={},base={:.1})",
+            priority.class, priority.base
+        ),
         Effect::CancelRoute { .. } => "cancel_route".into(),
         Effect::Callback(_) => "callback".into(),
         Effect::Ticket(_) => "ticket".into(),

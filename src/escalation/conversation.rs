@@ -173,6 +173,14 @@ pub enum Rule {
         /// Turns below the down threshold.
         turns: u32,
     },
+    /// A hard trigger fired while the conversation was already pending a human: the queued
+    /// task's priority was raised to this (see [`Effect::Reprioritize`]).
+    PriorityRaised {
+        /// The new priority class.
+        class: u8,
+        /// The new base priority.
+        base: f64,
+    },
     /// The human accepted the hand-back.
     HandBackAccepted,
     /// The human declined the hand-back.
@@ -213,6 +221,7 @@ impl Rule {
             Rule::Assigned => "assigned",
             Rule::HumanReleased => "human_released",
             Rule::HandBackRule { .. } => "hand_back_rule",
+            Rule::PriorityRaised { .. } => "priority_raised",
             Rule::HandBackAccepted => "hand_back_accepted",
             Rule::HandBackDeclined => "hand_back_declined",
             Rule::HandBackTimeout => "hand_back_timeout",
@@ -367,6 +376,20 @@ pub enum Effect {
     /// Route to a human: `router.arrive(now, handover.task.clone())`, then report
     /// [`Signal::Queued`] (or [`Signal::TransferFailed`]).
     Route(Box<Handover>),
+    /// Raise the queued router task's priority:
+    /// `router.reprioritize(now, task, priority, customer)`. Emitted when a hard trigger fires
+    /// while the conversation is already pending a human (the customer asks again, a legal
+    /// threat, a dispute…): the task moves up to the hard-trigger class with
+    /// `routing.pending_hard_boost` more base points, once per kind of trigger. If the host has
+    /// not queued the task yet, it applies this right after `router.arrive`.
+    Reprioritize {
+        /// The task.
+        task: TaskId,
+        /// The new priority.
+        priority: Priority,
+        /// The customer profile to keep (tier, sentiment).
+        customer: CustomerProfile,
+    },
     /// Cancel the router task (`router.cancel`).
     CancelRoute {
         /// The task.
@@ -607,6 +630,12 @@ pub struct Conversation {
     open_requests: VecDeque<u64>,
     /// Turns at which an escalation was decided (for metrics).
     escalation_turns: Vec<u32>,
+    /// Priority of the pending transfer's task, as last sent.
+    #[serde(default)]
+    pending_priority: Option<Priority>,
+    /// Kinds of hard trigger that already raised the pending transfer's priority (bits).
+    #[serde(default)]
+    pending_boosts: u8,
 }
 
 fn finite_in(field: &'static str, v: f64, lo: f64, hi: f64) -> Result<(), EscalationError> {
@@ -651,6 +680,21 @@ fn push_bounded<T>(q: &mut VecDeque<T>, v: T, cap: usize) {
         q.pop_front();
     }
     q.push_back(v);
+}
+
+/// One bit per kind of hard trigger among `rules`.
+fn hard_kinds(rules: &[Rule]) -> u8 {
+    rules.iter().fold(0u8, |m, r| {
+        m | match r {
+            Rule::ExplicitRequest => 1,
+            Rule::HardTopic { .. } => 2,
+            Rule::BotError => 4,
+            Rule::FallbackLoop { .. } => 8,
+            Rule::Dispute { .. } => 16,
+            Rule::Guardrail { .. } if r.is_hard() => 32,
+            _ => 0,
+        }
+    })
 }
 
 fn clamp01(v: f64) -> f64 {
@@ -706,6 +750,8 @@ impl Conversation {
             next_request: 0,
             open_requests: VecDeque::new(),
             escalation_turns: Vec::new(),
+            pending_priority: None,
+            pending_boosts: 0,
         }
     }
 
@@ -905,9 +951,16 @@ impl Conversation {
                     action = self.escalate(ctx, &env, layer, &mut fired, &mut effects);
                 }
             }
-            Owner::PendingHuman { .. } => {
+            Owner::PendingHuman { task, .. } => {
                 if hard {
                     fired.push(Rule::AlreadyPending);
+                    let env = Env {
+                        now,
+                        score,
+                        load,
+                        pressure,
+                    };
+                    self.raise_pending(ctx, &env, task, &mut fired, &mut effects);
                     effects.push(Effect::Notify(Notice::HumanPending {
                         estimate_ms: load.projected_wait_ms,
                     }));
@@ -1317,6 +1370,13 @@ impl Conversation {
             + r.priority_per_score * env.score.max(0.0)
             + r.priority_per_log_order_value * self.order_value.max(0.0).ln_1p();
         let base = if base.is_finite() { base } else { 0.0 };
+        let mut priority = Priority { class, base };
+        // A retried transfer keeps a priority that hard triggers raised meanwhile.
+        if let Some(p) = self.pending_priority
+            && (p.class, p.base) > (priority.class, priority.base)
+        {
+            priority = p;
+        }
         let mut prefs = Preferences::default();
         if r.prefer_previous_agent
             && let Some(a) = self.previous_agent
@@ -1333,7 +1393,7 @@ impl Conversation {
                 value_tier: self.tier,
                 sentiment: self.sentiment_level.clamp(-1.0, 1.0),
             },
-            priority: Priority { class, base },
+            priority,
             sla_ms: Some(r.sla_ms),
             max_wait_ms: None,
             created_at: Some(self.escalated_at.unwrap_or(env.now).min(env.now)),
@@ -1405,10 +1465,15 @@ impl Conversation {
             .filter(|r| r.is_hard() || matches!(r, Rule::ScoreJump | Rule::ScoreSustained { .. }))
             .cloned()
             .collect();
+        self.pending_priority = None;
+        self.pending_boosts = 0;
         let h = self.handover(ctx, env, layer);
         match route {
             Route::Human => {
                 self.scheduled = None;
+                self.pending_priority = Some(h.task.priority);
+                // The triggers that escalated do not raise the transfer again.
+                self.pending_boosts = hard_kinds(fired);
                 self.owner = Owner::PendingHuman {
                     since: env.now,
                     task: h.task.id,
@@ -1439,6 +1504,63 @@ impl Conversation {
             }
         }
         Action::Escalate { layer, route }
+    }
+
+    /// A hard trigger while pending a human: raise the queued task to the hard-trigger class and
+    /// add `pending_hard_boost` base points (on top of what the current tier, score and order
+    /// value would give), once per kind of trigger that did not already escalate or raise this
+    /// transfer, so repeating the same request does not keep jumping the queue.
+    fn raise_pending<L, K: Classifier>(
+        &mut self,
+        ctx: &Context<'_, L, K>,
+        env: &Env,
+        task: TaskId,
+        fired: &mut Vec<Rule>,
+        effects: &mut Vec<Effect>,
+    ) {
+        let kinds = hard_kinds(fired);
+        let new_kinds = kinds & !self.pending_boosts;
+        let Some(old) = self.pending_priority else {
+            return;
+        };
+        if new_kinds == 0 {
+            return;
+        }
+        // What a hard escalation would get now, from the current evidence.
+        let r = &ctx.policy.cfg.routing;
+        let class = u8::from(self.tier >= r.class_tier) + 1;
+        let base = r.priority_per_tier * f64::from(self.tier)
+            + r.priority_per_score * env.score.max(0.0)
+            + r.priority_per_log_order_value * self.order_value.max(0.0).ln_1p();
+        let base = if base.is_finite() { base } else { 0.0 };
+        let raised = Priority {
+            class: class.max(old.class),
+            base: base.max(old.base) + r.pending_hard_boost,
+        };
+        self.pending_boosts |= kinds;
+        if (raised.class, raised.base) <= (old.class, old.base) {
+            // `pending_hard_boost` is 0 and nothing else rose.
+            return;
+        }
+        self.pending_priority = Some(raised);
+        self.layer = Layer::Hard;
+        for r in fired.iter().filter(|r| r.is_hard()) {
+            if !self.reasons.contains(r) {
+                self.reasons.push(r.clone());
+            }
+        }
+        fired.push(Rule::PriorityRaised {
+            class: raised.class,
+            base: raised.base,
+        });
+        effects.push(Effect::Reprioritize {
+            task,
+            priority: raised,
+            customer: CustomerProfile {
+                value_tier: self.tier,
+                sentiment: self.sentiment_level.clamp(-1.0, 1.0),
+            },
+        });
     }
 
     fn offline(&mut self, route: Route, h: Handover, effects: &mut Vec<Effect>) {
@@ -1628,6 +1750,7 @@ impl Conversation {
             {
                 *task = h.task.id;
                 *queued = false;
+                self.pending_priority = Some(h.task.priority);
                 *a = attempt.saturating_add(1);
                 *ack_deadline = env.now.plus_millis(p.ack_timeout_ms);
             }

@@ -106,6 +106,10 @@ pub struct Metrics {
     pub reopened: u64,
     /// Outgoing replies blocked by the guardrail.
     pub blocked_replies: u64,
+    /// Pending transfers whose queued task a hard trigger moved up
+    /// ([`Effect::Reprioritize`]).
+    #[serde(default)]
+    pub raised: u64,
 }
 
 impl Metrics {
@@ -294,6 +298,7 @@ impl<L: LoadSource, C: CapacitySignal, K: Classifier> EscalationEngine<L, C, K> 
             match e {
                 Effect::NeedCapacity(need) => self.capacity.capacity_needed(need),
                 Effect::BlockReply => self.metrics.blocked_replies += 1,
+                Effect::Reprioritize { .. } => self.metrics.raised += 1,
                 _ => {}
             }
         }

@@ -308,6 +308,11 @@ pub struct RoutingConfig {
     pub priority_per_log_order_value: f64,
     /// Customers of this tier or above get priority class 1; hard triggers add 1.
     pub class_tier: u8,
+    /// Base priority points added to the queued task when a hard trigger fires while the
+    /// conversation is already pending a human (once per kind of trigger per pending transfer;
+    /// the class also rises to the hard-trigger class). See
+    /// [`Effect::Reprioritize`](super::Effect::Reprioritize).
+    pub pending_hard_boost: f64,
     /// Prefer the previous human agent of the conversation.
     pub prefer_previous_agent: bool,
     /// Turns kept for the hand-over packet.
@@ -325,6 +330,7 @@ impl Default for RoutingConfig {
             priority_per_score: 10.0,
             priority_per_log_order_value: 1.0,
             class_tier: 3,
+            pending_hard_boost: 10.0,
             prefer_previous_agent: true,
             last_turns: 10,
         }
@@ -565,6 +571,7 @@ impl PolicyConfig {
                 "routing.priority_per_log_order_value",
                 r.priority_per_log_order_value,
             ),
+            ("routing.pending_hard_boost", r.pending_hard_boost),
         ] {
             check(p, v, 0.0, 1e6)?;
         }

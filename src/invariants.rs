@@ -26,6 +26,29 @@ pub(crate) fn check<P: Policy>(r: &Router<P>) -> Result<(), String> {
             in_queues += 1;
         }
     }
+    // Fair-share counters: tasks holding capacity per tenant, and per-tenant queues.
+    let mut held: BTreeMap<crate::TenantId, u32> = BTreeMap::new();
+    for (tid, t) in r.i_tasks() {
+        if !matches!(t.phase(), PhaseRef::Waiting) {
+            *held.entry(t.tenant()).or_default() += 1;
+        }
+        if queues[t.queue() as usize]
+            .tenant
+            .is_some_and(|q| q != t.tenant())
+        {
+            return Err(format!("task {tid} sits in another tenant's queue"));
+        }
+    }
+    for i in 0..r.catalog().tenant_count() {
+        let tenant = crate::TenantId(u32::try_from(i).unwrap_or(u32::MAX));
+        let want = held.get(&tenant).copied().unwrap_or(0);
+        if r.tenant_held(tenant) != want {
+            return Err(format!(
+                "{tenant} holds {} tasks by its counter, {want} by a recount",
+                r.tenant_held(tenant)
+            ));
+        }
+    }
     let mut waiting = 0usize;
     let mut offered_refs = 0usize;
     for (tid, t) in r.i_tasks() {

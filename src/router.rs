@@ -3025,6 +3025,9 @@ pub(crate) mod internals {
 
     pub(crate) struct TaskRefs<'a>(&'a TaskRec);
     impl TaskRefs<'_> {
+        pub(crate) fn tenant(&self) -> crate::TenantId {
+            self.0.tenant
+        }
         pub(crate) fn phase(&self) -> PhaseRef {
             match &self.0.phase {
                 Phase::Waiting => PhaseRef::Waiting,

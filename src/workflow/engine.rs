@@ -11,6 +11,7 @@ use crate::{
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
 
 /// Why the workflow engine refused something. Nothing changes on error.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -53,7 +54,7 @@ pub enum WorkflowEffect {
         /// The task.
         task: TaskId,
         /// The workflow (task type) it runs.
-        workflow: String,
+        workflow: Arc<str>,
         /// The step's index.
         step: usize,
         /// Steps skipped on the way by `skip_if`.
@@ -85,9 +86,9 @@ pub struct FlowTask {
     /// The tenant's id.
     tenant_id: crate::TenantId,
     /// The tenant's name.
-    pub tenant: String,
+    pub tenant: Arc<str>,
     /// The task type whose workflow runs (changes on `move_to`).
-    pub workflow: String,
+    pub workflow: Arc<str>,
     /// The current step.
     pub step: usize,
     /// When the task was created (ages count from here).
@@ -188,10 +189,14 @@ pub struct WorkflowEngine {
     /// Tasks with a due change that were not waiting at the time.
     deferred: BTreeSet<TaskId>,
     effects: VecDeque<WorkflowEffect>,
+    /// Shared tenant names for task records.
+    tenant_names: FxHashMap<crate::TenantId, Arc<str>>,
 }
 
 #[derive(Debug, Clone)]
 struct Parsed {
+    /// The task type.
+    name: Arc<str>,
     wf: Workflow,
     steps: Vec<(Expr, Option<Requirements>)>,
     /// Whether any exception rule is on queue length (checked on entry only then).
@@ -220,7 +225,12 @@ fn mentions_task(e: &Expr) -> bool {
     }
 }
 
-fn parse_workflow(wf: &Workflow, path: &str, catalog: &Catalog) -> Result<Parsed, WorkflowError> {
+fn parse_workflow(
+    name: &str,
+    wf: &Workflow,
+    path: &str,
+    catalog: &Catalog,
+) -> Result<Parsed, WorkflowError> {
     let cfg = |p: String, m: String| WorkflowError::Config {
         path: p,
         message: m,
@@ -287,6 +297,7 @@ fn parse_workflow(wf: &Workflow, path: &str, catalog: &Catalog) -> Result<Parsed
         }
     }
     Ok(Parsed {
+        name: name.into(),
         wf: wf.clone(),
         steps,
         queue_rules: wf
@@ -314,6 +325,7 @@ impl WorkflowEngine {
             deadlines: BTreeSet::new(),
             deferred: BTreeSet::new(),
             effects: VecDeque::new(),
+            tenant_names: FxHashMap::default(),
         })
     }
 
@@ -323,11 +335,11 @@ impl WorkflowEngine {
         let mut by_tenant: FxHashMap<String, FxHashMap<String, usize>> = FxHashMap::default();
         for (k, wf) in &set.default {
             defaults.insert(k.clone(), parsed.len());
-            parsed.push(parse_workflow(wf, &format!("workflows.{k}"), catalog)?);
+            parsed.push(parse_workflow(k, wf, &format!("workflows.{k}"), catalog)?);
         }
         for (t, m) in &set.tenants {
             for (k, wf) in m {
-                let p = parse_workflow(wf, &format!("tenants.{t}.workflows.{k}"), catalog)?;
+                let p = parse_workflow(k, wf, &format!("tenants.{t}.workflows.{k}"), catalog)?;
                 by_tenant
                     .entry(t.clone())
                     .or_default()
@@ -424,8 +436,8 @@ impl WorkflowEngine {
         for (id, mut ft) in state.tasks {
             let Some(wf) = e.lookup(&ft.tenant, &ft.workflow) else {
                 return Err(WorkflowError::NoWorkflow {
-                    tenant: ft.tenant,
-                    task_type: ft.workflow,
+                    tenant: ft.tenant.to_string(),
+                    task_type: ft.workflow.to_string(),
                 });
             };
             ft.wf = wf;
@@ -511,16 +523,23 @@ impl WorkflowEngine {
         task_type: &str,
         attrs: BTreeMap<String, AttrValue>,
     ) -> Result<(), WorkflowError> {
-        let tenant = router
+        let name = router
             .catalog()
             .tenant_name(spec.tenant)
-            .unwrap_or_default()
-            .to_owned();
-        let Some(wf) = self.lookup(&tenant, task_type) else {
+            .unwrap_or_default();
+        let Some(wf) = self.lookup(name, task_type) else {
             return Err(WorkflowError::NoWorkflow {
-                tenant,
+                tenant: name.to_owned(),
                 task_type: task_type.to_owned(),
             });
+        };
+        let tenant = match self.tenant_names.get(&spec.tenant) {
+            Some(n) if **n == *name => n.clone(),
+            _ => {
+                let n: Arc<str> = name.into();
+                self.tenant_names.insert(spec.tenant, n.clone());
+                n
+            }
         };
         if self.tasks.contains_key(&spec.id) {
             return Err(RouterError::DuplicateTask(spec.id).into());
@@ -529,7 +548,7 @@ impl WorkflowEngine {
             wf,
             tenant_id: spec.tenant,
             tenant,
-            workflow: task_type.to_owned(),
+            workflow: self.parsed[wf].name.clone(),
             step: 0,
             created_at: spec.created_at.unwrap_or(now),
             priority: spec.priority,
@@ -636,8 +655,8 @@ impl WorkflowEngine {
         }
         let Some((_, parsed)) = self.workflow(ft) else {
             return Err(WorkflowError::NoWorkflow {
-                tenant: ft.tenant.clone(),
-                task_type: ft.workflow.clone(),
+                tenant: ft.tenant.to_string(),
+                task_type: ft.workflow.to_string(),
             });
         };
         let Some((expr, fixed)) = parsed.steps.get(step) else {
@@ -852,7 +871,7 @@ impl WorkflowEngine {
                 // Validated at load: the workflow exists for this tenant or by default.
                 if let Some(wf) = moved_to {
                     ft.wf = wf;
-                    ft.workflow = workflow;
+                    ft.workflow = workflow.into();
                 }
                 ft.step = 0;
                 ft.pinned = None;

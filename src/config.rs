@@ -74,7 +74,7 @@ pub struct RouterConfig {
     /// (about a second at this size on the 2-core reference machine; see `docs/PERFORMANCE.md`).
     pub batch_exact_edges: usize,
     /// Brand fair share over the pool: per tenant, a reservation and a cap (see
-    /// [`TenantShare`]). Empty (the default): tenants compete only by priority. With shares,
+    /// [`TenantShare`](crate::TenantShare)). Empty (the default): tenants compete only by priority. With shares,
     /// waiting lines are kept per tenant and a freed agent serves, among the tasks it can take,
     /// the best by (tenant tier, priority order) — tier 0 below reservation, 1 within share,
     /// 2 over cap (borrowing). Change it at run time with

@@ -7,6 +7,10 @@
 //!
 //! Instances (seeded, `switchboard::SeededRng`):
 //!
+//! * **baseline**: the sparse solver as it was before issue 8's rewrite, kept in this file
+//!   ([`baseline::solve_sparse`]) and timed on the same instances in the same run (in the report
+//!   table at every sparse size, under criterion up to 2k × 2k: one 10k × 10k solve takes
+//!   25–60 s).
 //! * **dense n × n**: every task can go to every agent; match scores uniform integers 0..=999.
 //!   Timed: [`solve_dense`] on the cost matrix `-score`.
 //! * **sparse T × A**: each task is eligible for 15..=25 distinct agents drawn uniformly (about
@@ -24,7 +28,10 @@
 //!
 //! Before the criterion benches run, a report table (stderr) gives, per instance, the matched
 //! count and total score of the optimum and of greedy and the time each took, measured by hand
-//! with `Instant` (median of a few runs; one run for the largest).
+//! with `Instant` (median of a few runs; one run for the baseline at 10k). It also times
+//! [`solve_sparse`] on a variant of each sparse instance with distinct real costs
+//! (`-(level + fraction)`), where ties cannot help the solver, and (full run only) times
+//! [`solve_sparse`] alone on 25k × 25k, both cost kinds, to show how the exact solve grows.
 
 mod workload;
 
@@ -87,11 +94,144 @@ impl Sparse {
             })
             .collect()
     }
+    /// `(task, agent, -(level + fraction))`, the fraction a seeded draw in `[0, 1)`: the same
+    /// graph with (almost surely) distinct costs.
+    fn real_cost_edges(&self) -> Vec<(usize, usize, f64)> {
+        let mut rng = SeededRng::new(SPARSE_SEED ^ 0xF ^ self.tasks as u64);
+        self.cost_edges()
+            .into_iter()
+            .map(|(t, a, w)| (t, a, w - rng.below(1 << 20) as f64 / f64::from(1 << 20)))
+            .collect()
+    }
     fn score(&self, task: usize, agent: usize) -> f64 {
         self.adj[task]
             .iter()
             .find(|e| e.0 as usize == agent)
             .map_or(f64::NAN, |e| f64::from(e.1))
+    }
+}
+
+// ------------------------------------------------------------------ baseline
+
+/// The sparse solver as it was before the rewrite of issue 8 (commit 6a6f9d9,
+/// `src/assignment.rs`), kept verbatim apart from input validation (the benches' edges are
+/// valid) so `benches/batch.rs` can time it next to the current one in the same run: successive
+/// shortest augmenting paths, each a Dijkstra restarted from *all* free rows.
+mod baseline {
+    use ordered_float::NotNan;
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+    use switchboard::assignment::Assignment;
+
+    /// Maximum-cardinality, minimum-cost assignment (the previous implementation).
+    pub fn solve_sparse(rows: usize, cols: usize, edges: &[(usize, usize, f64)]) -> Assignment {
+        // Shift costs to be non-negative: every k-pair assignment moves by the same k · shift, so
+        // the optimum at each cardinality is unchanged, and zero potentials start out feasible.
+        let shift = edges.iter().map(|e| e.2).fold(0.0f64, f64::min);
+        let mut adj: Vec<Vec<(usize, f64)>> = vec![Vec::new(); rows];
+        for &(r, c, w) in edges {
+            adj[r].push((c, w - shift));
+        }
+        for a in &mut adj {
+            a.sort_by(|x, y| x.0.cmp(&y.0).then(x.1.total_cmp(&y.1)));
+            a.dedup_by_key(|e| e.0);
+        }
+        let mut row_of = vec![usize::MAX; cols]; // column -> row
+        let mut col_of = vec![usize::MAX; rows]; // row -> column
+        let mut match_cost = vec![0.0f64; cols]; // shifted cost of each column's matched edge
+        let mut prev_cost = vec![0.0f64; cols];
+        // Potentials: rows, then columns.
+        let mut pot = vec![0.0f64; rows + cols];
+        loop {
+            // Dijkstra from every free row over reduced costs: row -> col via an edge, col -> row
+            // via its matching (reduced cost 0 on matched edges).
+            let mut dist = vec![f64::INFINITY; rows + cols];
+            let mut prev_row = vec![usize::MAX; cols]; // column reached from this row
+            let mut heap = BinaryHeap::new();
+            for r in 0..rows {
+                if col_of[r] == usize::MAX {
+                    dist[r] = 0.0;
+                    heap.push(Reverse((nn(0.0), r)));
+                }
+            }
+            let mut best_free: Option<usize> = None;
+            while let Some(Reverse((d, node))) = heap.pop() {
+                let d = d.into_inner();
+                if d > dist[node] {
+                    continue;
+                }
+                if node < rows {
+                    for &(c, w) in &adj[node] {
+                        let reduced = (w + pot[node] - pot[rows + c]).max(0.0);
+                        let nd = d + reduced;
+                        if nd < dist[rows + c] {
+                            dist[rows + c] = nd;
+                            prev_row[c] = node;
+                            prev_cost[c] = w;
+                            heap.push(Reverse((nn(nd), rows + c)));
+                        }
+                    }
+                } else {
+                    let c = node - rows;
+                    match row_of[c] {
+                        usize::MAX => {
+                            // Popped in distance order: the first free column is the nearest, and
+                            // the potentials capped at its distance stay feasible.
+                            best_free = Some(c);
+                            break;
+                        }
+                        r => {
+                            // Back along the matched edge: cost -w.
+                            let nd = d + (pot[rows + c] - pot[r] - match_cost[c]).max(0.0);
+                            if nd < dist[r] {
+                                dist[r] = nd;
+                                heap.push(Reverse((nn(nd), r)));
+                            }
+                        }
+                    }
+                }
+            }
+            let Some(end) = best_free else { break };
+            let limit = dist[rows + end];
+            for (i, p) in pot.iter_mut().enumerate() {
+                *p += dist[i].min(limit);
+            }
+            // Augment along the path back from `end`.
+            let mut c = end;
+            loop {
+                let r = prev_row[c];
+                let next = col_of[r];
+                col_of[r] = c;
+                row_of[c] = r;
+                match_cost[c] = prev_cost[c];
+                if next == usize::MAX {
+                    break;
+                }
+                c = next;
+            }
+        }
+        let mut pairs: Vec<(usize, usize)> = col_of
+            .iter()
+            .enumerate()
+            .filter(|&(_, &c)| c != usize::MAX)
+            .map(|(r, &c)| (r, c))
+            .collect();
+        pairs.sort_unstable();
+        let total = pairs
+            .iter()
+            .map(|&(r, c)| {
+                adj[r]
+                    .iter()
+                    .find(|e| e.0 == c)
+                    .map_or(0.0, |e| e.1 + shift)
+            })
+            .sum();
+        Assignment { pairs, total }
+    }
+
+    fn nn(x: f64) -> NotNan<f64> {
+        // Distances are sums of finite, non-negative reduced costs.
+        NotNan::new(x).unwrap_or_default()
     }
 }
 
@@ -248,7 +388,7 @@ struct Line {
     score: f64,
 }
 
-fn report(dense_sizes: &[usize], sparse_sizes: &[usize]) {
+fn report(dense_sizes: &[usize], sparse_sizes: &[usize], solver_only_sizes: &[usize]) {
     let mut lines: Vec<Line> = Vec::new();
     for &n in dense_sizes {
         let score = dense_scores(n);
@@ -293,6 +433,38 @@ fn report(dense_sizes: &[usize], sparse_sizes: &[usize]) {
             matched: opt.pairs.len(),
             score: -opt.total,
         });
+        let base_runs = if n >= 5_000 { 1 } else { 3 };
+        let mut base = None;
+        let t = median_time(base_runs, || {
+            base = Some(baseline::solve_sparse(n, n, black_box(&edges)));
+        });
+        let base = base.expect("ran");
+        assert_eq!(
+            (base.pairs.len(), base.total),
+            (opt.pairs.len(), opt.total),
+            "baseline and current solver disagree"
+        );
+        lines.push(Line {
+            instance: name.clone(),
+            method: "baseline: solve_sparse before issue 8",
+            time: t,
+            matched: base.pairs.len(),
+            score: -base.total,
+        });
+        let real = g.real_cost_edges();
+        let mut ropt = None;
+        let t = median_time(runs, || {
+            ropt = Some(solve_sparse(n, n, black_box(&real)).expect("solve_sparse"));
+        });
+        let ropt = ropt.expect("ran");
+        // Pushed last, so the lines in between compare with the score optimum.
+        let real_line = Line {
+            instance: format!("{name}, real costs"),
+            method: "solve_sparse (optimal for the real costs)",
+            time: t,
+            matched: ropt.pairs.len(),
+            score: -ropt.total,
+        };
 
         for (mode, limit) in [("exact", usize::MAX), ("approximate", 0)] {
             let setup = Instant::now();
@@ -376,6 +548,26 @@ fn report(dense_sizes: &[usize], sparse_sizes: &[usize]) {
             matched: rr.0,
             score: rr.1,
         });
+        lines.push(real_line);
+    }
+    // Larger sparse instances, solver only (how the exact solve grows past 10k × 10k).
+    for &n in solver_only_sizes {
+        let g = Sparse::new(n, n);
+        let name = format!("sparse {n}×{n}, {} edges", g.edges());
+        for (costs, edges) in [("", g.cost_edges()), (", real costs", g.real_cost_edges())] {
+            let mut opt = None;
+            let t = median_time(3, || {
+                opt = Some(solve_sparse(n, n, black_box(&edges)).expect("solve_sparse"));
+            });
+            let opt = opt.expect("ran");
+            lines.push(Line {
+                instance: format!("{name}{costs}"),
+                method: "solve_sparse (optimal)",
+                time: t,
+                matched: opt.pairs.len(),
+                score: -opt.total,
+            });
+        }
     }
     eprintln!();
     eprintln!("| instance | method | time | matched | total score | vs optimum |");
@@ -391,7 +583,11 @@ fn report(dense_sizes: &[usize], sparse_sizes: &[usize]) {
             l.method,
             fmt_time(l.time),
             l.matched,
-            l.score,
+            if l.score.fract() == 0.0 {
+                format!("{}", l.score)
+            } else {
+                format!("{:.3}", l.score)
+            },
             (l.score - best) / best * 100.0
         );
     }
@@ -400,22 +596,23 @@ fn report(dense_sizes: &[usize], sparse_sizes: &[usize]) {
 
 // ------------------------------------------------------------------ criterion
 
-/// Sparse instances larger than this are solved exactly only in the hand-timed report: one
-/// exact solve of 10k × 10k takes about 25–30 s on the machine of docs/PERFORMANCE.md, so ten
-/// criterion samples (plus warm-up) would take over five minutes per bench.
-const CRITERION_EXACT_MAX: usize = 5_000;
+/// Sparse instances larger than this run the baseline only in the hand-timed report: one
+/// baseline solve of 10k × 10k takes 25–60 s on the machine of docs/PERFORMANCE.md, so ten
+/// criterion samples (plus warm-up) would take over five minutes.
+const CRITERION_BASELINE_MAX: usize = 2_000;
 
-fn sizes() -> (Vec<usize>, Vec<usize>) {
+/// Dense sizes, sparse sizes, and sparse sizes timed in the report for `solve_sparse` only.
+fn sizes() -> (Vec<usize>, Vec<usize>, Vec<usize>) {
     if workload::quick() {
-        (vec![100, 300], vec![1_000])
+        (vec![100, 300], vec![1_000], vec![])
     } else {
-        (vec![100, 1_000, 2_000], vec![2_000, 10_000])
+        (vec![100, 1_000, 2_000], vec![2_000, 10_000], vec![25_000])
     }
 }
 
 fn benches(c: &mut Criterion) {
-    let (dense, sparse) = sizes();
-    report(&dense, &sparse);
+    let (dense, sparse, solver_only) = sizes();
+    report(&dense, &sparse, &solver_only);
 
     let mut grp = c.benchmark_group("solve_dense");
     for &n in &dense {
@@ -443,15 +640,19 @@ fn benches(c: &mut Criterion) {
         grp.sample_size(10)
             .sampling_mode(SamplingMode::Flat)
             .measurement_time(Duration::from_secs(if n >= 2_000 { 10 } else { 3 }));
-        let routers: &[(&str, usize)] = if n <= CRITERION_EXACT_MAX {
-            grp.bench_function(BenchmarkId::new("solve_sparse", &id), |b| {
-                b.iter(|| solve_sparse(n, n, black_box(&edges)).expect("solve_sparse"));
+        grp.bench_function(BenchmarkId::new("solve_sparse", &id), |b| {
+            b.iter(|| solve_sparse(n, n, black_box(&edges)).expect("solve_sparse"));
+        });
+        if n <= CRITERION_BASELINE_MAX {
+            grp.bench_function(BenchmarkId::new("baseline_solve_sparse", &id), |b| {
+                b.iter(|| baseline::solve_sparse(n, n, black_box(&edges)));
             });
-            &[("dispatch_batch", usize::MAX), ("dispatch_batch_approx", 0)]
-        } else {
-            &[("dispatch_batch_approx", 0)]
-        };
-        for &(what, limit) in routers {
+        }
+        let real = g.real_cost_edges();
+        grp.bench_function(BenchmarkId::new("solve_sparse_real_costs", &id), |b| {
+            b.iter(|| solve_sparse(n, n, black_box(&real)).expect("solve_sparse"));
+        });
+        for &(what, limit) in &[("dispatch_batch", usize::MAX), ("dispatch_batch_approx", 0)] {
             let (batched, _) = graph_router(&g, batched_config(limit), true);
             grp.bench_function(BenchmarkId::new(what, &id), |b| {
                 b.iter_batched_ref(

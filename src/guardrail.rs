@@ -314,15 +314,74 @@ impl Normalized<'_> {
 /// Characters whose NFKC form is themselves, that have no case and never combine with a
 /// neighbour: kept as they are.
 fn is_stable(c: char) -> bool {
-    matches!(c as u32, 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFA6D)
-        || matches!(c as u32, 0x3001..=0x3002 | 0x3041..=0x3096 | 0x30A1..=0x30FA)
+    is_stable_cp(c as u32)
+}
+
+fn is_stable_cp(c: u32) -> bool {
+    matches!(c, 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFA6D)
+        || matches!(c, 0x3001..=0x3002 | 0x3041..=0x3096 | 0x30A1..=0x30FA)
+}
+
+/// Whether `m` joins the cluster of the character before it: a combining mark, other than the
+/// stable ranges. Nothing below U+0300, no full-width ASCII and not the ideographic space is a
+/// combining mark: those skip the table lookup.
+fn combines(m: char) -> bool {
+    let c = m as u32;
+    !(c < 0x300 || is_stable_cp(c) || (0xFF01..=0xFF5E).contains(&c) || c == 0x3000)
+        && is_combining_mark(m)
+}
+
+/// Whether the text at byte `i` starts with a combining mark (`i` on a char boundary). Lead
+/// bytes below 0xCC (before U+0300), stable CJK and full-width ASCII answer without decoding.
+fn combining_at(text: &str, i: usize) -> bool {
+    let b = text.as_bytes();
+    match b.get(i) {
+        None => false,
+        Some(&x) if x < 0xCC => false,
+        Some(&(0xE0..=0xEF)) if stable3(b, i) || folds3(b, i).is_some() => false,
+        _ => text
+            .get(i..)
+            .and_then(|t| t.chars().next())
+            .is_some_and(combines),
+    }
+}
+
+/// The ASCII byte NFKC folds the 3-byte character at `b[i]` to, if it is full-width ASCII
+/// (U+FF01..U+FF5E, 0xFEE0 above ASCII) or the ideographic space; before lower-casing.
+fn folds3(b: &[u8], i: usize) -> Option<u8> {
+    match b.get(i) {
+        Some(0xEF) => match cp3(b, i) {
+            cp @ 0xFF01..=0xFF5E => u8::try_from(cp - 0xFEE0).ok(),
+            _ => None,
+        },
+        Some(0xE3) if cp3(b, i) == 0x3000 => Some(b' '),
+        _ => None,
+    }
+}
+
+/// The code point of the 3-byte UTF-8 sequence at `b[i..i + 3]` (lead byte `0xE0..=0xEF`).
+fn cp3(b: &[u8], i: usize) -> u32 {
+    match b.get(i..i + 3) {
+        Some(&[x, y, z]) => {
+            (u32::from(x & 0x0F) << 12) | (u32::from(y & 0x3F) << 6) | u32::from(z & 0x3F)
+        }
+        _ => 0,
+    }
+}
+
+/// Whether the 3-byte character at `b[i]` (lead byte `0xE0..=0xEF`) is stable. Lead bytes
+/// `0xE5..=0xE9` are U+5000..U+9FFF, all CJK ideographs: no decoding needed.
+fn stable3(b: &[u8], i: usize) -> bool {
+    matches!(b[i], 0xE5..=0xE9) || is_stable_cp(cp3(b, i))
 }
 
 /// Normalises text for matching: NFKC (full-width → half-width included), then lower case.
 ///
 /// Lower-case ASCII text is returned borrowed; other text is rebuilt one cluster (a character
-/// and its combining marks) at a time, with a sparse map back to the original offsets. ASCII,
-/// CJK ideographs, kana and full-width ASCII take a fast path; everything else goes through NFKC.
+/// and its combining marks) at a time, with a sparse map back to the original offsets. Runs of
+/// ASCII and of CJK ideographs and kana are copied whole (ASCII lower-cased in place), full-width
+/// ASCII and the ideographic space are folded without decoding tables; everything else goes
+/// through NFKC.
 #[must_use]
 pub fn normalize(text: &str) -> Normalized<'_> {
     if text
@@ -340,47 +399,122 @@ pub fn normalize(text: &str) -> Normalized<'_> {
             changes: Vec::new(),
         };
     }
-    let mut out = String::with_capacity(text.len());
+    let b = text.as_bytes();
+    let len = b.len();
+    let mut out = String::with_capacity(len);
     let mut changes = Vec::new();
-    let mut iter = text.char_indices().peekable();
     let u = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
-    while let Some((start, c)) = iter.next() {
-        let mut end = start + c.len_utf8();
-        while let Some(&(i, m)) = iter.peek() {
-            // ASCII and the stable ranges never combine with what precedes them.
-            if !m.is_ascii() && !is_stable(m) && is_combining_mark(m) {
-                end = i + m.len_utf8();
-                iter.next();
-            } else {
-                break;
+    let mut i = 0;
+    while i < len {
+        let lead = b[i];
+        if lead < 0x80 {
+            // A run of ASCII, lower-cased; its last character stays out if a combining mark
+            // follows (the two are one cluster).
+            let mut j = i + 1;
+            while j < len && b[j] < 0x80 {
+                j += 1;
             }
-        }
-        let before = out.len();
-        let single = end == start + c.len_utf8();
-        if single && (c.is_ascii() || is_stable(c)) {
-            out.push(c.to_ascii_lowercase());
-            continue;
-        } else if single && ('\u{FF01}'..='\u{FF5E}').contains(&c) {
-            // Full-width ASCII: NFKC maps it to the ASCII character 0xFEE0 below.
-            let a = char::from_u32(c as u32 - 0xFEE0).unwrap_or(c);
-            out.push(a.to_ascii_lowercase());
-        } else if single && c == '\u{3000}' {
-            out.push(' ');
-        } else {
-            for n in text[start..end].nfkc() {
-                for l in n.to_lowercase() {
-                    out.push(l);
+            let end = if j < len && combining_at(text, j) {
+                j - 1
+            } else {
+                j
+            };
+            if end > i {
+                let before = out.len();
+                out.push_str(&text[i..end]);
+                out[before..].make_ascii_lowercase();
+                i = end;
+                continue;
+            }
+        } else if (0xE0..=0xEF).contains(&lead) && i + 3 <= len {
+            if stable3(b, i) {
+                // A run of stable CJK characters, copied as is.
+                let mut j = i + 3;
+                while j + 3 <= len && (0xE0..=0xEF).contains(&b[j]) && stable3(b, j) {
+                    j += 3;
+                }
+                let end = if j < len && combining_at(text, j) {
+                    j - 3
+                } else {
+                    j
+                };
+                if end > i {
+                    out.push_str(&text[i..end]);
+                    i = end;
+                    continue;
+                }
+            } else if folds3(b, i).is_some() {
+                // A run of full-width ASCII (and ideographic spaces), folded to ASCII; its last
+                // character stays out if a combining mark follows.
+                let mut j = i;
+                while let Some(a) = folds3(b, j) {
+                    let next = j + 3;
+                    if folds3(b, next).is_none() && combining_at(text, next) {
+                        break;
+                    }
+                    let before = out.len();
+                    out.push(char::from(a.to_ascii_lowercase()));
+                    changes.push((u(before), u(before + 1), u(j), u(next)));
+                    j = next;
+                }
+                if j > i {
+                    i = j;
+                    continue;
                 }
             }
         }
-        if out.len() - before != end - start {
-            changes.push((u(before), u(out.len()), u(start), u(end)));
-        }
+        i = cluster(text, i, &mut out, &mut changes);
     }
     Normalized {
         text: Cow::Owned(out),
         changes,
     }
+}
+
+/// Normalises the cluster (a character and the combining marks after it) at byte `start` into
+/// `out`, recording a change when its length changes; returns where the next cluster starts.
+fn cluster(
+    text: &str,
+    start: usize,
+    out: &mut String,
+    changes: &mut Vec<(u32, u32, u32, u32)>,
+) -> usize {
+    let u = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
+    let mut chars = text.get(start..).unwrap_or("").chars();
+    let Some(c) = chars.next() else {
+        return text.len();
+    };
+    let mut end = start + c.len_utf8();
+    for m in chars {
+        // ASCII and the stable ranges never combine with what precedes them.
+        if combines(m) {
+            end += m.len_utf8();
+        } else {
+            break;
+        }
+    }
+    let before = out.len();
+    let single = end == start + c.len_utf8();
+    if single && (c.is_ascii() || is_stable(c)) {
+        out.push(c.to_ascii_lowercase());
+        return end;
+    } else if single && ('\u{FF01}'..='\u{FF5E}').contains(&c) {
+        // Full-width ASCII: NFKC maps it to the ASCII character 0xFEE0 below.
+        let a = char::from_u32(c as u32 - 0xFEE0).unwrap_or(c);
+        out.push(a.to_ascii_lowercase());
+    } else if single && c == '\u{3000}' {
+        out.push(' ');
+    } else {
+        for n in text[start..end].nfkc() {
+            for l in n.to_lowercase() {
+                out.push(l);
+            }
+        }
+    }
+    if out.len() - before != end - start {
+        changes.push((u(before), u(out.len()), u(start), u(end)));
+    }
+    end
 }
 
 // ------------------------------------------------------------------ phrase matching
@@ -514,12 +648,41 @@ fn cn_id_ok(digits: &[u8], check: u8) -> bool {
     expected == u32::from(check)
 }
 
+/// The first index at or after `i` whose byte is an ASCII digit or `+` (or `b.len()`). Skips 8
+/// bytes at a time while none of them can start a number (CJK text: every byte ≥ 0x80).
+fn next_candidate(b: &[u8], mut i: usize) -> usize {
+    const LO7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    while let Some(chunk) = b.get(i..i + 8) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(w);
+        let low = x & LO7;
+        // Per byte (no carries: every lane ≤ 0x7F + 0x55): high bit set iff byte ≥ 0x2B ('+'),
+        // resp. ≥ 0x3A (past '9'); ASCII bytes only.
+        let ge_plus = low + 0x5555_5555_5555_5555;
+        let ge_colon = low + 0x4646_4646_4646_4646;
+        if ge_plus & !ge_colon & !x & HI != 0 {
+            break;
+        }
+        i += 8;
+    }
+    while i < b.len() && !(b[i].is_ascii_digit() || b[i] == b'+') {
+        i += 1;
+    }
+    i
+}
+
 /// Finds phone, card and ID numbers in normalised text; calls `f(kind, start, end)`.
 fn find_patterns(text: &str, mut f: impl FnMut(PatternKind, usize, usize)) {
     let b = text.as_bytes();
     let mut i = 0;
     let mut digits: Vec<u8> = Vec::with_capacity(24);
-    while i < b.len() {
+    loop {
+        i = next_candidate(b, i);
+        if i >= b.len() {
+            break;
+        }
         let plus = b[i] == b'+' && b.get(i + 1).is_some_and(u8::is_ascii_digit);
         if !(b[i].is_ascii_digit() || plus) || (i > 0 && b[i - 1].is_ascii_alphanumeric()) {
             i += 1;
@@ -847,6 +1010,97 @@ mod tests {
                 (PatternKind::IdNumber, "11010519491231002x"),
             ]
         );
+    }
+
+    /// The straightforward cluster-by-cluster normalisation the fast one must agree with.
+    fn normalize_reference(text: &str) -> (String, Vec<(u32, u32, u32, u32)>) {
+        if text.is_ascii() {
+            return (text.to_ascii_lowercase(), Vec::new());
+        }
+        let mut out = String::new();
+        let mut changes = Vec::new();
+        let mut i = 0;
+        while i < text.len() {
+            i = cluster(text, i, &mut out, &mut changes);
+        }
+        (out, changes)
+    }
+
+    fn same_as_reference(text: &str) {
+        let n = normalize(text);
+        let (want, changes) = normalize_reference(text);
+        assert_eq!(n.text(), want, "{text:?}");
+        assert_eq!(n.changes, changes, "{text:?}");
+    }
+
+    #[test]
+    fn fast_paths_agree_with_the_reference() {
+        for t in [
+            "",
+            "abc",
+            "ABC def",
+            "e\u{301}",
+            "Ａ\u{301}",
+            "人\u{301}工",
+            "か\u{3099}き",
+            "ＨＥＬＬＯ，我的订单号是１２３４５，请尽快处理！ ",
+            "你好，我上周买的蓝色连衣裙还没有到。尺码是M码。",
+            "\u{3000}全角\u{3000}空格",
+            "ﬁ ligature ＫＭ ㎞ Ⅻ ß İ",
+            "最\u{FF21}\u{301}好",
+            "x\u{301}\u{302}y",
+            "\u{301}leading mark",
+            "세종대왕 한글",
+            "emoji 😀 ok",
+        ] {
+            same_as_reference(t);
+        }
+        // The shortcut in `combines` skips only characters that are not combining marks.
+        for c in (0..0x300u32)
+            .chain(0xFF01..=0xFF5E)
+            .chain([0x3000])
+            .filter_map(char::from_u32)
+        {
+            assert!(!is_combining_mark(c), "{c:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 512, .. proptest::prelude::ProptestConfig::default() })]
+        #[test]
+        fn normalize_matches_the_reference(
+            parts in proptest::collection::vec(proptest::prop_oneof![
+                "[a-zA-Z0-9 ,.]{0,6}",
+                "[\u{4E00}-\u{4E2F}\u{3041}-\u{3050}\u{30A1}-\u{30B0}]{0,6}",
+                "[\u{FF01}-\u{FF5E}\u{3000}\u{3001}\u{3002}]{0,4}",
+                "[\u{0300}-\u{0304}\u{3099}\u{309A}]{0,2}",
+                "[\u{00C0}-\u{00FF}\u{FB01}\u{2160}-\u{2165}\u{AC00}-\u{AC05}]{0,3}",
+                "\\PC{0,4}",
+            ], 0..12)
+        ) {
+            same_as_reference(&parts.concat());
+        }
+    }
+
+    #[test]
+    fn candidates_are_digits_and_plus() {
+        let t = "签收人：张三，电话＋８６ 138-0000-0000; ok/. +x 7";
+        let n = normalize(t);
+        let b = n.text().as_bytes();
+        let mut i = 0;
+        let mut got = Vec::new();
+        loop {
+            i = next_candidate(b, i);
+            if i >= b.len() {
+                break;
+            }
+            got.push(i);
+            i += 1;
+        }
+        let want: Vec<usize> = (0..b.len())
+            .filter(|&i| b[i].is_ascii_digit() || b[i] == b'+')
+            .collect();
+        assert_eq!(got, want);
     }
 
     #[test]

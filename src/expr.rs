@@ -259,7 +259,13 @@ impl Lexer {
 struct Parser {
     toks: Vec<(usize, usize, Tok)>,
     pos: usize,
+    /// Current nesting (parentheses, lists, calls, `not` chains); bounded by [`MAX_DEPTH`] so
+    /// no input can exhaust the stack.
+    depth: usize,
 }
+
+/// Deepest nesting an expression may have.
+pub const MAX_DEPTH: usize = 64;
 
 impl Parser {
     fn peek(&self) -> &Tok {
@@ -334,9 +340,27 @@ impl Parser {
     fn not(&mut self) -> Result<Expr, ParseError> {
         if self.is_word("not") {
             self.pos += 1;
-            return Ok(Expr::Not(Box::new(self.not()?)));
+            self.enter()?;
+            let inner = self.not();
+            self.depth -= 1;
+            return Ok(Expr::Not(Box::new(inner?)));
         }
         self.compare()
+    }
+    fn enter(&mut self) -> Result<(), ParseError> {
+        if self.depth >= MAX_DEPTH {
+            return Err(self.err(format!(
+                "expression nested more than {MAX_DEPTH} levels deep"
+            )));
+        }
+        self.depth += 1;
+        Ok(())
+    }
+    fn value(&mut self) -> Result<Expr, ParseError> {
+        self.enter()?;
+        let v = self.value_inner();
+        self.depth -= 1;
+        v
     }
     fn compare(&mut self) -> Result<Expr, ParseError> {
         let left = self.value()?;
@@ -356,7 +380,7 @@ impl Parser {
         let right = self.value()?;
         Ok(Expr::Cmp(Box::new(left), op, Box::new(right)))
     }
-    fn value(&mut self) -> Result<Expr, ParseError> {
+    fn value_inner(&mut self) -> Result<Expr, ParseError> {
         let tok = self.peek().clone();
         match tok {
             Tok::Num(n) => {
@@ -451,7 +475,11 @@ impl Expr {
     /// [`ParseError`] with the line and column of the first problem.
     pub fn parse(src: &str) -> Result<Expr, ParseError> {
         let toks = Lexer::new(src).tokens()?;
-        let mut p = Parser { toks, pos: 0 };
+        let mut p = Parser {
+            toks,
+            pos: 0,
+            depth: 0,
+        };
         let e = p.or()?;
         if *p.peek() != Tok::End {
             return Err(p.err(format!(

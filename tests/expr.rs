@@ -263,3 +263,22 @@ fn compiled_requirements_plus_residual_agree_with_evaluation() {
         assert_eq!(meets && residual, e.eval(&agent, &task, &f.cat));
     }
 }
+
+#[test]
+fn deep_nesting_is_an_error_not_a_stack_overflow() {
+    for src in [
+        format!("{}true{}", "(".repeat(100_000), ")".repeat(100_000)),
+        format!("{}true", "not ".repeat(100_000)),
+        format!(
+            "lang in {}\"zh\"{}",
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        ),
+    ] {
+        let err = Expr::parse(&src).unwrap_err();
+        assert!(err.message.contains("nested more than"), "{err}");
+    }
+    // 60 levels are fine.
+    let ok = format!("{}true{}", "(".repeat(60), ")".repeat(60));
+    assert_eq!(Expr::parse(&ok).unwrap(), Expr::Bool(true));
+}

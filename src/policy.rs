@@ -1655,9 +1655,8 @@ impl PolicySet {
         }
     }
 
-    /// Builds the [`ValidPolicy`] of a policy that passed every check.
-    fn resolve(&self, shares: Vec<(usize, TenantShare)>) -> Result<ValidPolicy, Issues> {
-        let mut out = Issues::default();
+    /// Every declared name interned in declaration order: skills, then tags, then tenants.
+    fn declared_catalog(&self) -> Catalog {
         let mut catalog = Catalog::new();
         for s in &self.skills {
             catalog.skill(&s.name);
@@ -1668,6 +1667,13 @@ impl PolicySet {
         for t in &self.tenants {
             catalog.tenant(&t.name);
         }
+        catalog
+    }
+
+    /// Builds the [`ValidPolicy`] of a policy that passed every check.
+    fn resolve(&self, shares: Vec<(usize, TenantShare)>) -> Result<ValidPolicy, Issues> {
+        let mut out = Issues::default();
+        let mut catalog = self.declared_catalog();
         let links: Vec<ParentLink> = self
             .skills
             .iter()
@@ -1993,16 +1999,7 @@ struct PoolModel {
 impl PoolModel {
     fn new(p: &PolicySet) -> Option<PoolModel> {
         let pool = p.pool.as_ref()?;
-        let mut catalog = Catalog::new();
-        for s in &p.skills {
-            catalog.skill(&s.name);
-        }
-        for t in &p.tags {
-            catalog.tag(t);
-        }
-        for t in &p.tenants {
-            catalog.tenant(&t.name);
-        }
+        let mut catalog = p.declared_catalog();
         let links: Vec<ParentLink> = p
             .skills
             .iter()

@@ -481,52 +481,13 @@ impl<P: Policy> Router<P> {
         tenant: TenantId,
         reqs: &Requirements,
     ) -> crate::explain::EligibleCount {
-        let sig = QueueSig {
-            channel,
-            cert_tenant: reqs.certification.then_some(tenant),
-            tenant: (!self.cfg.shares.is_empty()).then_some(tenant),
-            requirements: reqs.canonical(),
-        };
+        let sig = self.queue_sig(channel, tenant, reqs.canonical());
         let owned;
         let set = if let Some(&q) = self.queue_by_sig.get(&sig) {
             &self.queues[q as usize].eligible
         } else {
-            let probe = Queue {
-                id: QueueId(u32::MAX),
-                channel,
-                cert_tenant: sig.cert_tenant,
-                tenant: sig.tenant,
-                requirements: sig.requirements,
-                waiting: std::collections::BTreeMap::new(),
-                eligible: FixedBitSet::new(),
-                eligible_n: 0,
-                skip_walks: 0,
-            };
-            let mut cand = self.live.clone();
-            let empty = FixedBitSet::new();
-            for r in &probe.requirements.skills {
-                cand.intersect_with(self.skill_idx.get(r.skill.0 as usize).unwrap_or(&empty));
-            }
-            for t in &probe.requirements.tags {
-                cand.intersect_with(self.tag_idx.get(t.0 as usize).unwrap_or(&empty));
-            }
-            if let Some(t) = probe.cert_tenant {
-                cand.intersect_with(self.cert_idx.get(t.0 as usize).unwrap_or(&empty));
-            }
-            let keep: Vec<usize> = cand
-                .ones()
-                .filter(|&s| {
-                    self.agents[s]
-                        .as_ref()
-                        .is_some_and(|a| a.meets(&probe, &self.catalog))
-                })
-                .collect();
-            let mut out = FixedBitSet::with_capacity(self.agents.len());
-            for s in keep {
-                out.insert(s);
-            }
-            owned = out;
-            &owned
+            owned = self.build_queue(QueueId(u32::MAX), sig);
+            &owned.eligible
         };
         let mut e = crate::explain::EligibleCount::default();
         for s in set.ones() {
@@ -1028,15 +989,34 @@ impl<P: Policy> Router<P> {
         tenant: TenantId,
         reqs: Requirements,
     ) -> u32 {
-        let sig = QueueSig {
+        let sig = self.queue_sig(channel, tenant, reqs);
+        if let Some(&q) = self.queue_by_sig.get(&sig) {
+            return q;
+        }
+        let qi = u32::try_from(self.queues.len()).unwrap_or(u32::MAX);
+        let queue = self.build_queue(QueueId(qi), sig.clone());
+        for slot in queue.eligible.ones() {
+            #[allow(clippy::cast_possible_truncation)]
+            self.arec(slot as u32).queues.push(qi);
+        }
+        self.queues.push(queue);
+        self.queue_by_sig.insert(sig, qi);
+        qi
+    }
+
+    /// The signature of the queue for a task of `tenant` on `channel` with canonical `reqs`.
+    fn queue_sig(&self, channel: Channel, tenant: TenantId, reqs: Requirements) -> QueueSig {
+        QueueSig {
             channel,
             cert_tenant: reqs.certification.then_some(tenant),
             tenant: (!self.cfg.shares.is_empty()).then_some(tenant),
             requirements: reqs,
-        };
-        if let Some(&q) = self.queue_by_sig.get(&sig) {
-            return q;
         }
+    }
+
+    /// A queue for `sig` with its eligibility bitset filled: the skill, tag and certification
+    /// indexes narrow the candidates, then each candidate is checked in full (filter included).
+    fn build_queue(&self, id: QueueId, sig: QueueSig) -> Queue {
         let mut cand = self.live.clone();
         let empty = FixedBitSet::new();
         for r in &sig.requirements.skills {
@@ -1048,30 +1028,27 @@ impl<P: Policy> Router<P> {
         if let Some(t) = sig.cert_tenant {
             cand.intersect_with(self.cert_idx.get(t.0 as usize).unwrap_or(&empty));
         }
-        let qi = u32::try_from(self.queues.len()).unwrap_or(u32::MAX);
         let mut queue = Queue {
-            id: QueueId(qi),
-            channel,
+            id,
+            channel: sig.channel,
             cert_tenant: sig.cert_tenant,
             tenant: sig.tenant,
-            requirements: sig.requirements.clone(),
+            requirements: sig.requirements,
             waiting: std::collections::BTreeMap::new(),
             eligible: FixedBitSet::with_capacity(self.agents.len()),
             eligible_n: 0,
             skip_walks: 0,
         };
         for slot in cand.ones() {
-            #[allow(clippy::cast_possible_truncation)]
-            let slot = slot as u32;
-            if self.aref(slot).meets(&queue, &self.catalog) {
-                queue.eligible.insert(slot as usize);
+            if self.agents[slot]
+                .as_ref()
+                .is_some_and(|a| a.meets(&queue, &self.catalog))
+            {
+                queue.eligible.insert(slot);
                 queue.eligible_n += 1;
-                self.arec(slot).queues.push(qi);
             }
         }
-        self.queues.push(queue);
-        self.queue_by_sig.insert(sig, qi);
-        qi
+        queue
     }
 
     fn queue_insert(&mut self, q: u32, key: OrderKey, task: TaskId) {

@@ -668,6 +668,19 @@ impl WorkflowEngine {
         if let Some(r) = fixed {
             return Ok(r.clone());
         }
+        Self::compile_bound(router, expr, ft, spec, || {
+            format!("{}.steps[{step}].target", ft.workflow)
+        })
+    }
+
+    /// Compiles a target bound to this task (see [`Expr::compile_for`]).
+    fn compile_bound<P: Policy>(
+        router: &Router<P>,
+        expr: &Expr,
+        ft: &FlowTask,
+        spec: &TaskSpec,
+        path: impl FnOnce() -> String,
+    ) -> Result<Requirements, WorkflowError> {
         let empty = Requirements::default();
         let view = TaskView {
             tenant: spec.tenant,
@@ -680,7 +693,7 @@ impl WorkflowEngine {
         };
         expr.compile_for(&view, router.catalog(), &ft.attrs)
             .map_err(|e| WorkflowError::Config {
-                path: format!("{}.steps[{step}].target", ft.workflow),
+                path: path(),
                 message: e.message,
             })
     }
@@ -697,18 +710,7 @@ impl WorkflowEngine {
             message: m,
         };
         let e = Expr::parse(src).map_err(|e| err(e.to_string()))?;
-        let empty = Requirements::default();
-        let view = TaskView {
-            tenant: spec.tenant,
-            channel: spec.channel,
-            requirements: &empty,
-            preferences: &spec.preferences,
-            customer: spec.customer,
-            priority: spec.priority,
-            sla_ms: spec.sla_ms.unwrap_or(0),
-        };
-        e.compile_for(&view, router.catalog(), &ft.attrs)
-            .map_err(|e| err(e.message))
+        Self::compile_bound(router, &e, ft, spec, || what.to_owned())
     }
 
     /// The router target for the task's current step (or pinned target).
@@ -1084,7 +1086,6 @@ impl WorkflowEngine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::workflow::Step;
 
     #[test]
     fn mentions_task_finds_task_paths() {
@@ -1092,6 +1093,5 @@ mod tests {
             &Expr::parse("agent.id == task.previous_agent").unwrap()
         ));
         assert!(!mentions_task(&Expr::parse(r#"has_tag("x")"#).unwrap()));
-        let _ = Step::new("true");
     }
 }

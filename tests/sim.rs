@@ -27,6 +27,7 @@ fn scenario(hours: f64, agents: Vec<AgentGroup>, traffic: Vec<Stream>) -> Scenar
         traffic,
         guarantees: Default::default(),
         bucket_minutes: 60,
+        ..Default::default()
     }
 }
 
@@ -40,6 +41,7 @@ fn group(name: &str, count: u32, skills: &[&str]) -> AgentGroup {
         channels: [(Channel::Voice, 1)].into_iter().collect(),
         shifts: vec![],
         breaks: None,
+        ..Default::default()
     }
 }
 
@@ -68,6 +70,7 @@ fn stream(
         csat: Default::default(),
         outreach: false,
         conversion: 0.0,
+        ..Default::default()
     }
 }
 

@@ -259,7 +259,7 @@ fn run(cli: Cli) -> Result<(), String> {
             seed,
             quiet,
         } => {
-            let mut sc: Scenario = load(&scenario)?;
+            let mut sc = Scenario::from_path(&scenario)?;
             if let Some(s) = seed {
                 sc.seed = s;
             }

@@ -1,6 +1,7 @@
 //! The simulation report.
 
-use super::Scenario;
+use super::{Extra, Scenario};
+use crate::escalation::Metrics;
 use crate::ledger::{Breach, Fate, Ledger};
 use crate::staffing::SlDefinition;
 use crate::{TenantId, Time};
@@ -47,6 +48,28 @@ pub struct TenantReport {
     pub converted: u64,
     /// Breaches of the tenant's guarantees.
     pub breaches: Vec<Breach>,
+    /// Bot conversations whose customer asked for a human and was kept by the bot (not
+    /// contained, not escalated; `bot` streams only).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub refused: u64,
+    /// Bot conversations escalated to a call back or ticket without ever reaching the queue
+    /// (no human staffed, or the route failed; `bot` streams only).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub offline: u64,
+    /// Human requests withdrawn from the queue for a call back — by a workflow's callback rule,
+    /// or by the escalation engine when no human was assigned in time (counted in `offered`,
+    /// judged neither answered nor abandoned).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub callbacks: u64,
+    /// Soft escalations the escalation engine held back because of load (a conversation can be
+    /// held back on several turns).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub held_back: u64,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_zero(x: &u64) -> bool {
+    *x == 0
 }
 
 /// One time bucket for one tenant.
@@ -104,6 +127,9 @@ pub struct SimReport {
     pub occupancy: [f64; 3],
     /// Time series per tenant, by time then tenant.
     pub series: Vec<SeriesPoint>,
+    /// The escalation engine's counters over the run (scenarios with an `escalation` policy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalation: Option<Metrics>,
 }
 
 #[derive(Default)]
@@ -172,20 +198,20 @@ impl Acc {
         clippy::cast_possible_truncation,
         clippy::cast_sign_loss
     )]
-    fn finish(mut self, tenant: String, contained: u64, def: SlDefinition) -> TenantReport {
+    fn finish(mut self, tenant: String, x: Extra, def: SlDefinition) -> TenantReport {
         self.waits.sort_unstable();
         let p90 = (!self.waits.is_empty()).then(|| {
             let rank = ((0.9 * self.waits.len() as f64).ceil() as usize).clamp(1, self.waits.len());
             self.waits[rank - 1] as f64 / 1000.0
         });
-        let conversations = self.offered + contained;
+        let conversations = self.offered + x.contained + x.refused + x.offline;
         let share = |k: u64| (conversations > 0).then(|| k as f64 / conversations as f64);
         TenantReport {
             tenant,
             conversations,
-            contained,
-            containment: share(contained),
-            escalation_rate: share(self.offered),
+            contained: x.contained,
+            containment: share(x.contained),
+            escalation_rate: share(self.offered + x.offline),
             offered: self.offered,
             answered: self.answered,
             answered_within: self.within,
@@ -200,6 +226,10 @@ impl Acc {
             outreach: self.outreach,
             converted: self.converted,
             breaches: Vec::new(),
+            refused: x.refused,
+            offline: x.offline,
+            callbacks: x.callbacks,
+            held_back: x.held_back,
         }
     }
 }
@@ -209,7 +239,8 @@ pub(super) fn build(
     sc: &Scenario,
     ledger: &Ledger,
     tenants: &[String],
-    contained: &[u64],
+    extra: &[Extra],
+    escalation: Option<Metrics>,
     mut series: Vec<SeriesPoint>,
     events: u64,
     stale_answers: u64,
@@ -256,7 +287,7 @@ pub(super) fn build(
     let mut reports: Vec<TenantReport> = per
         .into_iter()
         .enumerate()
-        .map(|(i, acc)| acc.finish(tenants[i].clone(), contained[i], def))
+        .map(|(i, acc)| acc.finish(tenants[i].clone(), extra[i], def))
         .collect();
     for (id, &i) in &names {
         if let Some(gs) = sc.guarantees.get(&tenants[i]) {
@@ -286,10 +317,21 @@ pub(super) fn build(
         events,
         stale_answers,
         tenants: reports,
-        total: total.finish("(all)".into(), contained.iter().sum(), def),
+        total: total.finish("(all)".into(), sum(extra), def),
         occupancy,
         series,
+        escalation,
     }
+}
+
+fn sum(extra: &[Extra]) -> Extra {
+    extra.iter().fold(Extra::default(), |a, x| Extra {
+        contained: a.contained + x.contained,
+        refused: a.refused + x.refused,
+        offline: a.offline + x.offline,
+        callbacks: a.callbacks + x.callbacks,
+        held_back: a.held_back + x.held_back,
+    })
 }
 
 fn pct(x: Option<f64>) -> String {
@@ -362,6 +404,35 @@ impl SimReport {
             self.occupancy[1] * 100.0,
             self.occupancy[2] * 100.0
         );
+        let rows = self.tenants.iter().chain(std::iter::once(&self.total));
+        if rows
+            .clone()
+            .any(|t| t.refused + t.offline + t.callbacks + t.held_back > 0)
+        {
+            let _ = writeln!(
+                s,
+                "{:<16} {:>9} {:>9} {:>9} {:>9}",
+                "tenant", "refused", "offline", "callback", "held back"
+            );
+            for t in rows {
+                let _ = writeln!(
+                    s,
+                    "{:<16} {:>9} {:>9} {:>9} {:>9}",
+                    t.tenant, t.refused, t.offline, t.callbacks, t.held_back
+                );
+            }
+            let _ = writeln!(
+                s,
+                "(refused: asked for a human, kept by the bot; offline: escalated to a call back or ticket; callback: withdrawn from the queue by a workflow rule; held back: soft escalations deferred by load)"
+            );
+        }
+        if let Some(m) = &self.escalation {
+            let _ = writeln!(
+                s,
+                "escalation engine: {} hard and {} soft escalations, {} held back by load, {} clarifications, {} priority raises while pending",
+                m.hard_escalations, m.soft_escalations, m.held_back, m.clarifications, m.raised
+            );
+        }
         for t in &self.tenants {
             for b in &t.breaches {
                 let when = b.interval_start.map_or_else(String::new, |t| {

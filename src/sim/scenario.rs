@@ -1,11 +1,15 @@
 //! The scenario file: pool, policies and traffic. Loads from JSON or TOML (see
 //! `docs/SIMULATION.md` for the format and a full example).
 
+use crate::escalation::PolicyConfig as EscalationConfig;
+use crate::expr::AttrValue;
 use crate::ledger::{Guarantee, LedgerConfig};
+use crate::policy::PolicySet;
 use crate::staffing::SlDefinition;
-use crate::{Channel, RouterConfig, Strategy};
+use crate::{AgentKind, Channel, RouterConfig, Strategy};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 /// A whole simulation: the router configuration, the agent pool, the traffic and the settings.
 ///
@@ -54,6 +58,112 @@ pub struct Scenario {
     /// Width of the time-series buckets in the report and the chart, minutes.
     #[serde(default = "default_bucket")]
     pub bucket_minutes: u32,
+    /// A routing policy (docs/CONFIG.md): router settings, brand shares, declared skills and
+    /// tags, and the workflows that streams with a [`workflow`](Stream::workflow) run through.
+    /// Inline, or a path to a TOML / JSON policy file that [`Scenario::from_path`] reads
+    /// (relative to the scenario file). With a policy, the router settings come from it (leave
+    /// `router` out), the pool's skills and tags must be declared there (and are expanded
+    /// through its taxonomy), and an empty `pool` means the policy's own pool, on duty all run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<PolicySource>,
+    /// The AI front line's escalation policy (docs/ESCALATION.md). Streams with a
+    /// [`bot`](Stream::bot) model run every conversation turn by turn through the real
+    /// escalation engine under this policy, which decides whether, when and how urgently each
+    /// one goes to a human, seeing the live load of the simulated pool.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalation: Option<EscalationConfig>,
+}
+
+/// Where a scenario's routing policy comes from.
+///
+/// # Example
+/// ```
+/// use switchboard::sim::PolicySource;
+/// let p: PolicySource = serde_json::from_str(r#""policies/peak.toml""#).unwrap();
+/// assert!(matches!(p, PolicySource::Path(_)));
+/// let p: PolicySource = serde_json::from_str(r#"{"version": "1"}"#).unwrap();
+/// assert!(matches!(p, PolicySource::Inline(_)));
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum PolicySource {
+    /// A policy file (TOML if it ends in `.toml`, JSON otherwise), read by
+    /// [`Scenario::from_path`] relative to the scenario file.
+    Path(PathBuf),
+    /// The policy itself.
+    Inline(Box<PolicySet>),
+}
+
+/// One hour with no pool and no traffic: fill in what you need (`..Default::default()`).
+impl Default for Scenario {
+    fn default() -> Self {
+        Scenario {
+            name: String::new(),
+            seed: 0,
+            duration_hours: 1.0,
+            warmup_hours: 0.0,
+            router: RouterConfig::default(),
+            ledger: LedgerConfig::default(),
+            accept_delay: default_accept(),
+            pool: Vec::new(),
+            traffic: Vec::new(),
+            guarantees: BTreeMap::new(),
+            bucket_minutes: default_bucket(),
+            policy: None,
+            escalation: None,
+        }
+    }
+}
+
+/// No agents, one chat at a time: fill in what you need (`..Default::default()`).
+impl Default for AgentGroup {
+    fn default() -> Self {
+        AgentGroup {
+            name: String::new(),
+            count: 0,
+            skills: BTreeMap::new(),
+            tags: Vec::new(),
+            certified: Vec::new(),
+            kind: AgentKind::Human,
+            channels: [(Channel::Chat, 1)].into_iter().collect(),
+            shifts: Vec::new(),
+            breaks: None,
+        }
+    }
+}
+
+/// A silent chat stream (rate 0, 5-minute exponential handling): fill in what you need
+/// (`..Default::default()`).
+impl Default for Stream {
+    fn default() -> Self {
+        Stream {
+            tenant: String::new(),
+            name: String::new(),
+            channel: default_channel(),
+            per_hour: 0.0,
+            profile: Profile::Flat,
+            requires: BTreeMap::new(),
+            tags: Vec::new(),
+            certified: false,
+            service: Dist::Exponential { mean_secs: 300.0 },
+            patience: None,
+            sla_secs: default_sla(),
+            priority: 0,
+            strategy: None,
+            ai_containment: 0.0,
+            csat: CsatModel::default(),
+            outreach: false,
+            conversion: 0.0,
+            workflow: None,
+            attributes: BTreeMap::new(),
+            tiers: Vec::new(),
+            bot: None,
+        }
+    }
+}
+
+fn is_human(k: &AgentKind) -> bool {
+    *k == AgentKind::Human
 }
 
 fn default_accept() -> Dist {
@@ -80,6 +190,10 @@ pub struct AgentGroup {
     /// Tenants certified for.
     #[serde(default)]
     pub certified: Vec<String>,
+    /// Human agents or AI bots (bots take the tasks a workflow's `to_bot` rule pins to
+    /// `agent.kind == "bot"`).
+    #[serde(default, skip_serializing_if = "is_human")]
+    pub kind: AgentKind,
     /// Capacity per channel (chat concurrency here).
     pub channels: BTreeMap<Channel, u16>,
     /// Shifts, in hours from the start; none = the whole run.
@@ -163,6 +277,95 @@ pub struct Stream {
     /// Conversion probability of an answered outreach task.
     #[serde(default)]
     pub conversion: f64,
+    /// Task type whose workflow (from the scenario's [`policy`](Scenario::policy), for this
+    /// tenant or the defaults) routes the stream's tasks: targets, widening steps, exception
+    /// rules. Replaces `requires`, `tags` and `certified`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow: Option<String>,
+    /// Host attributes of each task, for workflow targets (`task.lang == "zh"`): a fixed value
+    /// or weighted choices (`{"zh": 0.7, "en": 0.3}`), drawn per task.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub attributes: BTreeMap<String, AttrChoice>,
+    /// Customer value tiers: the weight of tier 0, 1, 2, … (empty: everyone tier 0). The tier
+    /// feeds the router's priority and `task.value_tier` in targets, and the bot model's
+    /// customer evidence.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tiers: Vec<f64>,
+    /// The AI front line, conversation by conversation through the escalation engine (needs
+    /// the scenario's [`escalation`](Scenario::escalation) policy). Replaces `ai_containment`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bot: Option<BotModel>,
+}
+
+/// A task attribute's value: fixed, or drawn from weighted choices.
+///
+/// # Example
+/// ```
+/// use switchboard::sim::AttrChoice;
+/// let c: AttrChoice = serde_json::from_str(r#"{"zh": 0.7, "en": 0.3}"#).unwrap();
+/// assert!(matches!(c, AttrChoice::Weighted(_)));
+/// let f: AttrChoice = serde_json::from_str(r#""zh""#).unwrap();
+/// assert!(matches!(f, AttrChoice::Fixed(_)));
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum AttrChoice {
+    /// Always this value.
+    Fixed(AttrValue),
+    /// A string value with probability proportional to its weight.
+    Weighted(BTreeMap<String, f64>),
+}
+
+/// How simulated customers talk to the bot. Each conversation is a series of customer turns
+/// `turn_gap` apart; each turn carries evidence drawn from this model (sentiment as a random
+/// walk, the bot's intent confidence, fallbacks, explicit requests for a human, the customer's
+/// tier), and the real [`EscalationEngine`](crate::escalation::EscalationEngine) decides after
+/// each turn. A conversation the engine keeps is resolved by the bot after its drawn number of
+/// turns (contained); one it escalates becomes a router task with the hand-over's priority.
+///
+/// # Example
+/// ```
+/// use switchboard::sim::BotModel;
+/// let b: BotModel = serde_json::from_str(r#"{"mean_turns": 5, "ask_human": 0.08}"#).unwrap();
+/// assert_eq!(b.fallback, 0.1);
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BotModel {
+    /// Mean customer turns a conversation needs to be resolved by the bot (geometric, ≥ 1).
+    pub mean_turns: f64,
+    /// Time between customer turns.
+    pub turn_gap: Dist,
+    /// Probability per turn that a customer who has not asked yet asks for a human.
+    pub ask_human: f64,
+    /// Probability per turn that a customer who asked before asks again (insistence).
+    pub ask_again: f64,
+    /// Probability per turn that the bot answers with a fallback.
+    pub fallback: f64,
+    /// Sentiment at the first turn, in −1..=1.
+    pub sentiment_start: f64,
+    /// Mean change of sentiment per turn (negative: customers grow unhappy).
+    pub sentiment_drift: f64,
+    /// Standard deviation of the per-turn change.
+    pub sentiment_noise: f64,
+    /// Mean intent confidence of the bot's answers (drawn uniformly ±0.2 around it).
+    pub intent_confidence: f64,
+}
+
+impl Default for BotModel {
+    fn default() -> Self {
+        BotModel {
+            mean_turns: 4.0,
+            turn_gap: Dist::Fixed { secs: 20.0 },
+            ask_human: 0.05,
+            ask_again: 0.8,
+            fallback: 0.1,
+            sentiment_start: 0.0,
+            sentiment_drift: -0.05,
+            sentiment_noise: 0.15,
+            intent_confidence: 0.75,
+        }
+    }
 }
 
 fn default_channel() -> Channel {
@@ -316,12 +519,55 @@ impl Profile {
 }
 
 impl Scenario {
-    /// Parses JSON or TOML (TOML needs the `cli` feature's `toml` dependency; JSON always works).
+    /// Parses a JSON scenario.
     ///
     /// # Errors
     /// The parser's message, with line and column.
     pub fn from_json(text: &str) -> Result<Self, String> {
         serde_json::from_str(text).map_err(|e| e.to_string())
+    }
+
+    /// Parses a TOML scenario.
+    ///
+    /// # Errors
+    /// The parser's message, with line and column.
+    pub fn from_toml(text: &str) -> Result<Self, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+
+    /// Reads a scenario file (TOML if the name ends in `.toml`, JSON otherwise) and the policy
+    /// file it names, if any ([`PolicySource::Path`], relative to the scenario's directory),
+    /// which it inlines.
+    ///
+    /// # Errors
+    /// The file that could not be read or parsed, and why.
+    ///
+    /// # Example
+    /// ```
+    /// use switchboard::sim::{PolicySource, Scenario};
+    /// let s = Scenario::from_path("examples/scenarios/workflow_day.json").unwrap();
+    /// assert!(matches!(s.policy, Some(PolicySource::Inline(_))));
+    /// ```
+    pub fn from_path(path: impl AsRef<Path>) -> Result<Self, String> {
+        let path = path.as_ref();
+        let shown = path.display();
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{shown}: {e}"))?;
+        let is_toml = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("toml"));
+        let mut s = if is_toml {
+            Self::from_toml(&text)
+        } else {
+            Self::from_json(&text)
+        }
+        .map_err(|e| format!("{shown}: {e}"))?;
+        if let Some(PolicySource::Path(p)) = &s.policy {
+            let full = path.parent().unwrap_or(Path::new("")).join(p);
+            let set = PolicySet::from_path(&full)
+                .map_err(|e| format!("{shown}: policy {}: {e}", full.display()))?;
+            s.policy = Some(PolicySource::Inline(Box::new(set)));
+        }
+        Ok(s)
     }
 
     /// Checks every field; the error names the path and the problem.
@@ -423,6 +669,7 @@ impl Scenario {
                 }
             }
         }
+        self.validate_extensions()?;
         for (t, gs) in &self.guarantees {
             if !self.traffic.iter().any(|s| &s.tenant == t) {
                 return Err(format!("guarantees.{t}: no traffic for this tenant"));
@@ -432,6 +679,89 @@ impl Scenario {
                     && !(0.0..=1.0).contains(min_rate)
                 {
                     return Err(format!("guarantees.{t}: min_rate must be in 0..=1"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks the policy, workflow, attribute, tier and bot-model fields.
+    fn validate_extensions(&self) -> Result<(), String> {
+        let prob = |x: f64| (0.0..=1.0).contains(&x);
+        if self.policy.is_some() && self.router != RouterConfig::default() {
+            return Err(
+                "router: with a policy, the router settings come from it (move them to the policy's [router])"
+                    .into(),
+            );
+        }
+        for (i, s) in self.traffic.iter().enumerate() {
+            if let Some(w) = &s.workflow {
+                if self.policy.is_none() {
+                    return Err(format!(
+                        "traffic[{i}].workflow: \"{w}\" needs a scenario `policy` that defines it"
+                    ));
+                }
+                if !s.requires.is_empty() || !s.tags.is_empty() || s.certified {
+                    return Err(format!(
+                        "traffic[{i}]: `workflow` gives the target; leave out requires, tags and certified"
+                    ));
+                }
+            }
+            for (name, a) in &s.attributes {
+                if let AttrChoice::Weighted(w) = a
+                    && (w.values().any(|x| !x.is_finite() || *x < 0.0)
+                        || w.values().sum::<f64>() <= 0.0)
+                {
+                    return Err(format!(
+                        "traffic[{i}].attributes.{name}: weights must be finite, ≥ 0, and not all 0"
+                    ));
+                }
+            }
+            if !s.tiers.is_empty()
+                && (s.tiers.len() > 256
+                    || s.tiers.iter().any(|x| !x.is_finite() || *x < 0.0)
+                    || s.tiers.iter().sum::<f64>() <= 0.0)
+            {
+                return Err(format!(
+                    "traffic[{i}].tiers: at most 256 weights, finite, ≥ 0, and not all 0"
+                ));
+            }
+            if let Some(b) = &s.bot {
+                if self.escalation.is_none() {
+                    return Err(format!(
+                        "traffic[{i}].bot: needs the scenario's `escalation` policy"
+                    ));
+                }
+                if s.ai_containment > 0.0 {
+                    return Err(format!(
+                        "traffic[{i}]: with a `bot` model the escalation engine decides containment; leave out ai_containment"
+                    ));
+                }
+                let p = format!("traffic[{i}].bot");
+                if !(b.mean_turns.is_finite() && b.mean_turns >= 1.0) {
+                    return Err(format!("{p}.mean_turns: must be finite and ≥ 1"));
+                }
+                b.turn_gap.check(&format!("{p}.turn_gap"))?;
+                for (name, x) in [
+                    ("ask_human", b.ask_human),
+                    ("ask_again", b.ask_again),
+                    ("fallback", b.fallback),
+                    ("intent_confidence", b.intent_confidence),
+                ] {
+                    if !prob(x) {
+                        return Err(format!("{p}.{name}: must be in 0..=1"));
+                    }
+                }
+                if !(-1.0..=1.0).contains(&b.sentiment_start) {
+                    return Err(format!("{p}.sentiment_start: must be in -1..=1"));
+                }
+                if !b.sentiment_drift.is_finite()
+                    || !b.sentiment_noise.is_finite()
+                    || b.sentiment_noise < 0.0
+                {
+                    return Err(format!(
+                        "{p}: sentiment_drift must be finite, sentiment_noise finite and ≥ 0"
+                    ));
                 }
             }
         }

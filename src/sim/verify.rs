@@ -548,6 +548,10 @@ fn scenario(
             csat: super::CsatModel::default(),
             outreach: false,
             conversion: 0.0,
+            workflow: None,
+            attributes: BTreeMap::new(),
+            tiers: Vec::new(),
+            bot: None,
         });
     }
     // Agents per (group, concurrency) and interval; agent k of a group works the intervals where
@@ -607,6 +611,7 @@ fn scenario(
                 skills: skills.clone(),
                 tags: Vec::new(),
                 certified: Vec::new(),
+                kind: crate::AgentKind::Human,
                 channels: [(Channel::Chat, u16::try_from(*c).unwrap_or(u16::MAX))]
                     .into_iter()
                     .collect(),
@@ -631,6 +636,8 @@ fn scenario(
         traffic,
         guarantees: BTreeMap::new(),
         bucket_minutes: 60,
+        policy: None,
+        escalation: None,
     })
 }
 

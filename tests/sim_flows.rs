@@ -1,0 +1,423 @@
+//! The simulator running the library's own workflow and escalation engines: tasks follow their
+//! workflow's steps and exception rules inside a simulated day, and bot conversations are
+//! decided turn by turn by the escalation engine, which sees the simulated pool's load.
+
+use std::collections::BTreeMap;
+use switchboard::escalation::PolicyConfig;
+use switchboard::ledger::Fate;
+use switchboard::policy::PolicySet;
+use switchboard::sim::{
+    self, AgentGroup, BotModel, Dist, PolicySource, Scenario, SimError, SimRun, Stream,
+};
+use switchboard::{AgentId, Channel};
+
+fn policy(json: &str) -> Option<PolicySource> {
+    Some(PolicySource::Inline(Box::new(
+        PolicySet::from_json_str(json).expect("policy parses"),
+    )))
+}
+
+fn group(name: &str, count: u32, skill: &str, level: u8) -> AgentGroup {
+    AgentGroup {
+        name: name.into(),
+        count,
+        skills: [(skill.to_owned(), level)].into_iter().collect(),
+        ..Default::default()
+    }
+}
+
+fn answered_waits(run: &SimRun) -> Vec<(AgentId, u64)> {
+    run.ledger
+        .records()
+        .iter()
+        .filter_map(|r| match (r.fate, r.agent) {
+            (Fate::Answered(w), Some(a)) => Some((a, w)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn cancelled(run: &SimRun) -> u64 {
+    run.ledger
+        .records()
+        .iter()
+        .filter(|r| matches!(r.fate, Fate::Cancelled(_)))
+        .count() as u64
+}
+
+const WIDENING: &str = r#"{
+  "version": "t1",
+  "skills": [{"name": "sizing"}],
+  "tenants": [{"name": "acme"}],
+  "workflows": {"presale": {"steps": [
+    {"name": "specialists", "target": "skill(\"sizing\") >= 8", "timeout_ms": 30000},
+    {"name": "anyone", "target": "has_skill(\"sizing\")"}
+  ]}}
+}"#;
+
+fn widening(workflow: bool) -> Scenario {
+    let mut s = Stream {
+        tenant: "acme".into(),
+        name: "presale".into(),
+        per_hour: 150.0,
+        service: Dist::Exponential { mean_secs: 120.0 },
+        ..Default::default()
+    };
+    if workflow {
+        s.workflow = Some("presale".into());
+    } else {
+        s.requires = [("sizing".to_owned(), 1)].into_iter().collect();
+    }
+    Scenario {
+        seed: 3,
+        duration_hours: 3.0,
+        accept_delay: Dist::Fixed { secs: 0.0 },
+        // Agents 0 and 1 are the specialists, 2.. the generalists.
+        pool: vec![
+            group("specialists", 2, "sizing", 9),
+            group("generalists", 10, "sizing", 3),
+        ],
+        traffic: vec![s],
+        policy: workflow.then(|| policy(WIDENING)).flatten(),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn workflow_steps_widen_inside_the_simulation() {
+    let run = sim::run(&widening(true)).expect("runs");
+    let waits = answered_waits(&run);
+    let by_generalist: Vec<u64> = waits
+        .iter()
+        .filter(|(a, _)| a.0 >= 2)
+        .map(|&(_, w)| w)
+        .collect();
+    let by_specialist = waits.len() - by_generalist.len();
+    // Specialists serve ~60 an hour of the 150: the rest widen to the generalists, never
+    // before the first step's 30 s timeout.
+    assert!(by_generalist.len() > 50, "{} widened", by_generalist.len());
+    assert!(by_specialist > 50, "{by_specialist} by specialists");
+    assert!(
+        by_generalist.iter().all(|&w| w >= 30_000),
+        "a generalist answered before the step timed out: {:?}",
+        by_generalist.iter().min()
+    );
+    assert!(waits.iter().any(|&(a, w)| a.0 < 2 && w < 30_000));
+    // The same traffic without the workflow: generalists answer at once.
+    let plain = sim::run(&widening(false)).expect("runs");
+    assert!(
+        answered_waits(&plain)
+            .iter()
+            .any(|&(a, w)| a.0 >= 2 && w < 30_000)
+    );
+}
+
+#[test]
+fn workflow_callback_rule_withdraws_long_waits() {
+    let p = r#"{
+      "version": "t2",
+      "skills": [{"name": "returns"}],
+      "tenants": [{"name": "acme"}],
+      "workflows": {"aftersale": {
+        "steps": [{"target": "has_skill(\"returns\")"}],
+        "exceptions": [{"name": "call back", "when": {"wait_over_ms": 60000}, "action": "callback"}]
+      }}
+    }"#;
+    let sc = Scenario {
+        seed: 5,
+        duration_hours: 2.0,
+        accept_delay: Dist::Fixed { secs: 0.0 },
+        pool: vec![group("team", 3, "returns", 5)],
+        traffic: vec![Stream {
+            tenant: "acme".into(),
+            name: "aftersale".into(),
+            per_hour: 90.0,
+            service: Dist::Exponential { mean_secs: 300.0 },
+            workflow: Some("aftersale".into()),
+            ..Default::default()
+        }],
+        policy: policy(p),
+        ..Default::default()
+    };
+    let run = sim::run(&sc).expect("runs");
+    let t = &run.report.tenants[0];
+    assert!(t.callbacks > 10, "{} callbacks", t.callbacks);
+    assert_eq!(t.callbacks, cancelled(&run));
+    assert_eq!(
+        t.offered,
+        t.answered + t.abandoned + t.unfinished + t.callbacks
+    );
+    assert!(answered_waits(&run).iter().all(|&(_, w)| w <= 60_000));
+    assert!(run.report.to_text().contains("callback"));
+}
+
+fn bot_scenario(bot: BotModel, escalation: &str, agents: u32, per_hour: f64) -> Scenario {
+    Scenario {
+        seed: 9,
+        duration_hours: 3.0,
+        pool: vec![group("team", agents, "support", 5)],
+        traffic: vec![Stream {
+            tenant: "acme".into(),
+            name: "chat".into(),
+            per_hour,
+            requires: [("support".to_owned(), 1)].into_iter().collect(),
+            service: Dist::Exponential { mean_secs: 300.0 },
+            bot: Some(bot),
+            ..Default::default()
+        }],
+        escalation: Some(serde_json::from_str::<PolicyConfig>(escalation).expect("policy")),
+        ..Default::default()
+    }
+}
+
+fn calm() -> BotModel {
+    BotModel {
+        mean_turns: 3.0,
+        ask_human: 0.0,
+        fallback: 0.0,
+        sentiment_start: 0.3,
+        sentiment_drift: 0.0,
+        sentiment_noise: 0.0,
+        intent_confidence: 0.9,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn bot_conversations_are_decided_by_the_escalation_engine() {
+    // Everyone asks for a human at the first turn: every conversation escalates (hard).
+    let all = BotModel {
+        ask_human: 1.0,
+        ..calm()
+    };
+    let run = sim::run(&bot_scenario(all, r#"{"version": "e1"}"#, 60, 200.0)).expect("runs");
+    let t = &run.report.tenants[0];
+    assert!(t.conversations > 400);
+    assert_eq!((t.contained, t.refused, t.offline), (0, 0, 0));
+    assert_eq!(t.offered, t.conversations);
+    let m = run.report.escalation.as_ref().expect("engine metrics");
+    assert_eq!(m.hard_escalations, t.conversations);
+    // With one clarifying offer first, the escalation comes at the second request.
+    let run = sim::run(&bot_scenario(
+        BotModel {
+            ask_human: 1.0,
+            ask_again: 1.0,
+            ..calm()
+        },
+        r#"{"version": "e1", "hard": {"clarify_once": true}}"#,
+        60,
+        200.0,
+    ))
+    .expect("runs");
+    let m = run.report.escalation.as_ref().expect("engine metrics");
+    assert!(m.clarifications > 0);
+    // Conversations of one turn end before the second request: refused, not escalated.
+    let t = &run.report.tenants[0];
+    assert!(t.refused > 0 && t.offered > 0);
+    assert_eq!(t.conversations, t.offered + t.refused);
+    // Nobody asks, nothing goes wrong: the bot contains everything.
+    let run = sim::run(&bot_scenario(calm(), r#"{"version": "e1"}"#, 60, 200.0)).expect("runs");
+    let t = &run.report.tenants[0];
+    assert_eq!(t.contained, t.conversations);
+    assert_eq!(t.offered, 0);
+    assert_eq!(t.containment, Some(1.0));
+}
+
+#[test]
+fn load_gating_sees_the_simulated_queue() {
+    // Unhappy customers and a struggling bot: soft escalations. No explicit requests and no
+    // fallback-loop trigger, so only the soft layer (which load gating shifts) decides.
+    let unhappy = BotModel {
+        mean_turns: 6.0,
+        ask_human: 0.0,
+        fallback: 0.3,
+        sentiment_start: 0.0,
+        sentiment_drift: -0.12,
+        sentiment_noise: 0.1,
+        intent_confidence: 0.45,
+        ..Default::default()
+    };
+    let esc = r#"{"version": "e2", "hard": {"max_consecutive_fallbacks": null},
+                 "load": {"slope": 0.2, "max_raise": 0.45}}"#;
+    let small = sim::run(&bot_scenario(unhappy.clone(), esc, 3, 400.0)).expect("runs");
+    let big = sim::run(&bot_scenario(unhappy, esc, 150, 400.0)).expect("runs");
+    let (s, b) = (&small.report.tenants[0], &big.report.tenants[0]);
+    assert!(b.offered > 100, "{} escalations with a big pool", b.offered);
+    assert_eq!(
+        b.held_back, 0,
+        "nothing held back when humans answer at once"
+    );
+    assert!(
+        s.held_back > 0,
+        "an overloaded pool holds soft escalations back"
+    );
+    assert!(
+        s.escalation_rate < b.escalation_rate,
+        "{:?} vs {:?}",
+        s.escalation_rate,
+        b.escalation_rate
+    );
+}
+
+#[test]
+fn pending_human_timeout_becomes_a_callback() {
+    let asks = BotModel {
+        ask_human: 1.0,
+        ..calm()
+    };
+    let esc = r#"{"version": "e3", "pending": {"assign_timeout_ms": 60000}}"#;
+    let mut sc = bot_scenario(asks, esc, 1, 60.0);
+    sc.accept_delay = Dist::Fixed { secs: 0.0 };
+    let run = sim::run(&sc).expect("runs");
+    let t = &run.report.tenants[0];
+    assert!(t.callbacks > 10, "{} callbacks", t.callbacks);
+    assert_eq!(t.callbacks, cancelled(&run));
+    assert_eq!(t.offline, 0);
+    assert_eq!(t.conversations, t.offered);
+    assert!(answered_waits(&run).iter().all(|&(_, w)| w <= 60_000));
+}
+
+#[test]
+fn bundled_workflow_day_is_deterministic_and_conserves_requests() {
+    let sc = Scenario::from_path("examples/scenarios/workflow_day.json").expect("loads");
+    let a = sim::run(&sc).expect("runs");
+    let b = sim::run(&sc).expect("runs");
+    assert_eq!(a.report, b.report);
+    let mut escalated = 0;
+    for t in &a.report.tenants {
+        assert_eq!(
+            t.offered,
+            t.answered + t.abandoned + t.unfinished + t.callbacks,
+            "{}",
+            t.tenant
+        );
+        assert_eq!(
+            t.conversations,
+            t.offered + t.contained + t.refused + t.offline,
+            "{}",
+            t.tenant
+        );
+        escalated += t.offered;
+    }
+    assert!(escalated > 1000);
+    assert!(a.report.escalation.is_some());
+    assert_eq!(a.ledger.unknown_effects(), 0);
+}
+
+#[test]
+fn scenario_files_name_their_policy_relative_to_themselves() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("scenarios")).expect("mkdir");
+    std::fs::write(dir.path().join("policy.json"), WIDENING).expect("write");
+    let mut sc = widening(true);
+    sc.policy = Some(PolicySource::Path("../policy.json".into()));
+    let path = dir.path().join("scenarios/s.json");
+    std::fs::write(&path, serde_json::to_string(&sc).expect("json")).expect("write");
+    let loaded = Scenario::from_path(&path).expect("loads");
+    assert_eq!(loaded, widening(true));
+    // Not loaded through from_path: the run says what to do.
+    let err = sim::run(&sc).unwrap_err();
+    assert!(
+        matches!(&err, SimError::Scenario(m) if m.contains("from_path")),
+        "{err}"
+    );
+    // A missing policy file is named.
+    sc.policy = Some(PolicySource::Path("../nope.toml".into()));
+    std::fs::write(&path, serde_json::to_string(&sc).expect("json")).expect("write");
+    let err = Scenario::from_path(&path).unwrap_err();
+    assert!(err.contains("nope.toml"), "{err}");
+}
+
+#[test]
+fn invalid_combinations_name_the_field() {
+    let cases: Vec<(Scenario, &str)> = vec![
+        (
+            {
+                let mut s = widening(true);
+                s.policy = None;
+                s
+            },
+            "traffic[0].workflow",
+        ),
+        (
+            {
+                let mut s = widening(true);
+                s.router.offer_timeout_ms = 5_000;
+                s
+            },
+            "router: with a policy",
+        ),
+        (
+            {
+                let mut s = widening(true);
+                s.pool[0].skills.insert("sizng".into(), 5);
+                s
+            },
+            "pool[0].skills.sizng",
+        ),
+        (
+            {
+                let mut s = widening(true);
+                s.traffic[0].workflow = Some("refund".into());
+                s
+            },
+            "no workflow \"refund\"",
+        ),
+        (
+            {
+                let mut s = bot_scenario(calm(), r#"{"version": "x"}"#, 1, 1.0);
+                s.escalation = None;
+                s
+            },
+            "traffic[0].bot",
+        ),
+        (
+            {
+                let mut s = bot_scenario(calm(), r#"{"version": "x"}"#, 1, 1.0);
+                s.traffic[0].ai_containment = 0.5;
+                s
+            },
+            "leave out ai_containment",
+        ),
+        (
+            {
+                let mut s = bot_scenario(calm(), r#"{"version": "x"}"#, 1, 1.0);
+                if let Some(b) = &mut s.traffic[0].bot {
+                    b.mean_turns = 0.5;
+                }
+                s
+            },
+            "traffic[0].bot.mean_turns",
+        ),
+        (
+            {
+                let mut s = widening(true);
+                s.traffic[0].tiers = vec![0.0, 0.0];
+                s
+            },
+            "traffic[0].tiers",
+        ),
+        (
+            {
+                let mut s = widening(true);
+                s.traffic[0].attributes.insert(
+                    "lang".into(),
+                    sim::AttrChoice::Weighted(BTreeMap::from([("zh".into(), -1.0)])),
+                );
+                s
+            },
+            "traffic[0].attributes.lang",
+        ),
+    ];
+    for (sc, want) in cases {
+        let err = sim::run(&sc).unwrap_err().to_string();
+        assert!(err.contains(want), "{err:?} should mention {want:?}");
+    }
+    // Bots are a pool kind too.
+    let g: AgentGroup = serde_json::from_str(
+        r#"{"name": "assistant", "count": 1, "kind": "bot", "channels": {"chat": 500}}"#,
+    )
+    .expect("parses");
+    assert_eq!(g.kind, switchboard::AgentKind::Bot);
+    assert_eq!(g.channels[&Channel::Chat], 500);
+}

@@ -3,7 +3,7 @@
 //! ```text
 //! cargo run --release --example sales_day                      # report
 //! cargo run --release --features charts --example sales_day    # report + sales_day.svg
-//! cargo run --release --features charts --example sales_day -- out.svg
+//! cargo run --release --features charts --example sales_day -- out.svg   # or out.png
 //! ```
 //!
 //! The scenario is `examples/scenarios/sales_day.json` (format: docs/SIMULATION.md): five brands
@@ -35,13 +35,14 @@ fn chart(report: &sim::SimReport) -> Result<(), Box<dyn std::error::Error>> {
     let path = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "sales_day.svg".into());
-    sim::chart::write_svg(report, std::path::Path::new(&path))?;
+    // SVG or PNG by the extension; anything else is an error.
+    sim::chart::write(report, std::path::Path::new(&path))?;
     println!("chart: {path}");
     Ok(())
 }
 
 #[cfg(not(feature = "charts"))]
 fn chart(_: &sim::SimReport) -> Result<(), Box<dyn std::error::Error>> {
-    println!("(build with --features charts to write the SVG chart)");
+    println!("(build with --features charts to write the SVG or PNG chart)");
     Ok(())
 }

@@ -3,7 +3,7 @@
 //! ```text
 //! switchboard check examples/configs/multibrand.toml
 //! switchboard check router.toml
-//! switchboard simulate examples/scenarios/sales_day.json --chart day.svg
+//! switchboard simulate examples/scenarios/sales_day.json --chart day.svg    # or day.png
 //! switchboard staff erlang-c --contacts 300 --aht 240 --target-secs 20 --sl 0.8
 //! switchboard staff erlang-a --contacts 300 --aht 240 --patience 90 --agents 40
 //! switchboard staff plan forecast.json --target-secs 20 --sl 0.8 --shrinkage 0.3
@@ -55,8 +55,9 @@ enum Cmd {
         /// Print the report as JSON instead of a table.
         #[arg(long)]
         json: bool,
-        /// Write an SVG chart (arrivals, queue, service level, staffing per tenant).
-        #[arg(long, value_name = "OUT.svg")]
+        /// Write a chart (arrivals, queue, service level, staffing per tenant): SVG or PNG by the
+        /// extension, `.svg` or `.png`.
+        #[arg(long, value_name = "OUT.svg|OUT.png")]
         chart: Option<PathBuf>,
         /// Override the scenario's seed.
         #[arg(long)]
@@ -259,6 +260,10 @@ fn run(cli: Cli) -> Result<(), String> {
             seed,
             quiet,
         } => {
+            if let Some(path) = &chart {
+                // An unknown extension fails before the run, not after it.
+                sim::chart::Format::from_path(path)?;
+            }
             let mut sc = Scenario::from_path(&scenario)?;
             if let Some(s) = seed {
                 sc.seed = s;
@@ -295,7 +300,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 print!("{}", out.report.to_text());
             }
             if let Some(path) = chart {
-                sim::chart::write_svg(&out.report, &path)?;
+                sim::chart::write(&out.report, &path)?;
                 if !quiet {
                     eprintln!("chart written to {}", path.display());
                 }

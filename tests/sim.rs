@@ -348,3 +348,65 @@ fn chat_occupancy_is_normalised_by_capacity() {
     // Handling time per staffed second exceeds 1 (the old, unnormalised figure).
     assert!(agents.iter().any(|a| a.handle_secs > a.staffed_secs));
 }
+
+/// Verification with trimming: where each group's agents also serve the next group (a chain),
+/// the pool does better than Erlang's silos, and the simulator gives back agents — each removal
+/// confirmed by a later simulation; with silos it removes nothing.
+#[test]
+fn trimming_gives_back_agents_where_skills_chain() {
+    use switchboard::sim::{Verdict, VerifySettings, verify_plan};
+    use switchboard::staffing::{ForecastRow, Model, PlanSettings, Target, plan};
+    let groups = ["a", "b", "c", "d", "e", "f"];
+    let rows: Vec<ForecastRow> = (0..4u32)
+        .flat_map(|i| {
+            groups.iter().map(move |g| ForecastRow {
+                interval: i,
+                group: (*g).to_owned(),
+                contacts: if (1..=2).contains(&i) { 150.0 } else { 80.0 },
+                aht_secs: 300.0,
+                patience_secs: None,
+                concurrency: 1,
+            })
+        })
+        .collect();
+    let settings = PlanSettings {
+        interval_secs: 1800.0,
+        target: Target::new(20.0, 0.8),
+        model: Model::ErlangC,
+        shrinkage: 0.0,
+    };
+    let p = plan(&rows, &settings).expect("plan");
+    let planned: u32 = p.cells.iter().map(|c| c.agents).sum();
+    let chain = (0..6)
+        .map(|k| (groups[k].to_owned(), vec![groups[(k + 1) % 6].to_owned()]))
+        .collect();
+    let opts = VerifySettings {
+        overlap: chain,
+        trim: true,
+        ..VerifySettings::default()
+    };
+    let v = verify_plan(&rows, &settings, &p, &opts).expect("verifies");
+    let kept: u32 = v.plan.cells.iter().map(|c| c.agents).sum();
+    assert!(v.met);
+    assert!(v.removed >= 20, "{} removed", v.removed);
+    assert_eq!(kept + v.removed, planned + v.added);
+    assert!(v.cells.iter().all(|c| c.verdict == Verdict::Met));
+    assert!(v.cells.iter().all(|c| c.agents >= 1));
+    assert_eq!(
+        v.rounds.iter().map(|r| r.removed).sum::<u32>(),
+        v.removed,
+        "only confirmed trims are counted"
+    );
+    // Silos: Erlang is right, nothing to give back.
+    let silo = verify_plan(
+        &rows,
+        &settings,
+        &p,
+        &VerifySettings {
+            trim: true,
+            ..VerifySettings::default()
+        },
+    )
+    .expect("verifies");
+    assert!(silo.removed <= 2, "{} removed from silos", silo.removed);
+}

@@ -137,6 +137,10 @@ enum Staff {
         /// also serve (e.g. {"acme/sizing": ["acme/refund"]}); implies --verify.
         #[arg(long, value_name = "FILE")]
         overlap: Option<PathBuf>,
+        /// After verification, remove agents where the simulation shows slack beyond the noise
+        /// (e.g. where overlapping skills pool better than Erlang's silos); implies --verify.
+        #[arg(long)]
+        trim: bool,
         /// Simulations per verification round at first.
         #[arg(long, default_value_t = 10)]
         replications: u32,
@@ -444,6 +448,7 @@ fn staff(what: Staff) -> Result<(), String> {
             max_replications,
             rounds,
             seed,
+            trim,
         } => {
             let rows: Vec<ForecastRow> = load(&forecast)?;
             let settings = PlanSettings {
@@ -457,7 +462,7 @@ fn staff(what: Staff) -> Result<(), String> {
                 shrinkage,
             };
             let p = plan(&rows, &settings).map_err(|e| e.to_string())?;
-            if verify || overlap.is_some() {
+            if verify || trim || overlap.is_some() {
                 let opts = sim::VerifySettings {
                     overlap: match &overlap {
                         Some(path) => load(path)?,
@@ -467,6 +472,7 @@ fn staff(what: Staff) -> Result<(), String> {
                     max_replications,
                     max_rounds: rounds,
                     seed,
+                    trim,
                     ..sim::VerifySettings::default()
                 };
                 let v = sim::verify_plan(&rows, &settings, &p, &opts).map_err(|e| e.to_string())?;
@@ -542,10 +548,11 @@ fn print_verified(
         }
         let reps = v.rounds.last().map_or(0, |r| r.replications);
         println!(
-            "{} rounds (last with {} replications), {} agents added; {}",
+            "{} rounds (last with {} replications), {} agents added, {} removed; {}",
             v.rounds.len(),
             reps,
             v.added,
+            v.removed,
             if !v.met {
                 "some cells still miss the target (raise --rounds)".to_owned()
             } else if v.uncertain > 0 {

@@ -29,9 +29,18 @@
 //!    [`max_replications`](VerifySettings::max_replications)) to tell. At most
 //!    [`max_rounds`](VerifySettings::max_rounds) corrections or doublings.
 //!
-//! Agents are only ever added: a cell that the simulation shows over-staffed (pooling across
-//! overlapping skills helps) keeps its Erlang staffing; [`CellCheck::simulated_service_level`]
-//! shows the slack.
+//! 5. With [`trim`](VerifySettings::trim), the plan is then tightened where the simulation
+//!    shows slack — typically where skills overlap and pooling does better than Erlang's silos:
+//!    every cell that meets the target **beyond the noise** (`service level − z × standard
+//!    error` at or above it) gives up agents (1, then twice as many each time it succeeds) and
+//!    the plan is simulated again. A trial is kept only if no cell then misses and no cell that
+//!    met becomes uncertain; otherwise the trimmed cells that fell short, and every trimmed
+//!    cell of an interval (or the interval before it, whose backlog carries over) where an
+//!    untrimmed cell fell short, are restored and frozen, and the rest is tried again. At most
+//!    `max_rounds` trials; the plan returned is always one the simulation verified.
+//!
+//! Without `trim`, agents are only ever added: a cell that the simulation shows over-staffed
+//! keeps its Erlang staffing; [`CellCheck::simulated_service_level`] shows the slack.
 //!
 //! # Example
 //! ```
@@ -99,6 +108,9 @@ pub struct VerifySettings {
     pub z: Option<f64>,
     /// Shortfall accepted below the target's service level (absolute, e.g. 0.01).
     pub tolerance: f64,
+    /// After the plan meets the target, remove agents where the simulation shows slack beyond
+    /// the noise (see the [module documentation](self), step 5).
+    pub trim: bool,
 }
 
 impl Default for VerifySettings {
@@ -111,6 +123,7 @@ impl Default for VerifySettings {
             seed: 1,
             z: None,
             tolerance: 0.0,
+            trim: false,
         }
     }
 }
@@ -167,6 +180,9 @@ pub struct VerifyRound {
     pub uncertain: u32,
     /// Agents added after it.
     pub added: u32,
+    /// Agents removed after it (trimming), kept only if the next round confirms them.
+    #[serde(default)]
+    pub removed: u32,
 }
 
 /// The answer of [`verify_plan`].
@@ -181,6 +197,9 @@ pub struct VerifiedPlan {
     pub rounds: Vec<VerifyRound>,
     /// Agents added over every cell and interval.
     pub added: u32,
+    /// Agents removed by trimming over every cell and interval (the simulation confirmed each).
+    #[serde(default)]
+    pub removed: u32,
     /// Whether the last simulation found no cell missing the target beyond the noise.
     pub met: bool,
     /// Cells still uncertain after the last simulation (below the target within the noise).
@@ -272,21 +291,11 @@ pub fn verify_plan(
         round += 1;
         let sc = scenario(rows, settings, plan, &agents, opts)?;
         let tallies = simulate(&sc, plan, &index, settings, opts.seed, reps)?;
-        let verdicts: Vec<Verdict> = tallies
-            .iter()
-            .zip(&row_of)
-            .map(|(t, row)| {
-                if row.is_none() {
-                    Verdict::Met
-                } else {
-                    verdict(t, settings, z, opts.tolerance)
-                }
-            })
-            .collect();
-        let count = |v: Verdict| {
-            u32::try_from(verdicts.iter().filter(|&&x| x == v).count()).unwrap_or(u32::MAX)
-        };
-        let (missed, uncertain) = (count(Verdict::Missed), count(Verdict::Uncertain));
+        let verdicts = judge(&tallies, &row_of, settings, z, opts.tolerance);
+        let (missed, uncertain) = (
+            count(&verdicts, Verdict::Missed),
+            count(&verdicts, Verdict::Uncertain),
+        );
         let more = round <= opts.max_rounds;
         let mut added = 0;
         let done = if missed > 0 && more {
@@ -308,18 +317,38 @@ pub fn verify_plan(
             missed,
             uncertain,
             added,
+            removed: 0,
         });
         if done {
+            let mut state = Verified {
+                agents,
+                tallies,
+                verdicts,
+            };
+            let removed = if opts.trim && missed == 0 {
+                let ctx = TrimContext {
+                    rows,
+                    settings,
+                    plan,
+                    index: &index,
+                    row_of: &row_of,
+                    opts,
+                    z,
+                    reps,
+                };
+                trim(&ctx, &mut state, &mut rounds, round)?
+            } else {
+                0
+            };
             return finish(
                 rows,
                 settings,
                 plan,
-                &agents,
+                &state,
                 &row_of,
-                &tallies,
-                &verdicts,
                 rounds,
                 added_total,
+                removed,
             );
         }
         if added == 0 {
@@ -328,18 +357,156 @@ pub fn verify_plan(
     }
 }
 
+/// A staffing and what the simulation said about it.
+struct Verified {
+    agents: Vec<u32>,
+    tallies: Vec<Tally>,
+    verdicts: Vec<Verdict>,
+}
+
+/// What trimming needs from [`verify_plan`].
+struct TrimContext<'a> {
+    rows: &'a [ForecastRow],
+    settings: &'a PlanSettings,
+    plan: &'a Plan,
+    index: &'a BTreeMap<(u32, &'a str), usize>,
+    row_of: &'a [Option<usize>],
+    opts: &'a VerifySettings,
+    z: f64,
+    reps: u32,
+}
+
+/// Step 5 of the module documentation: removes agents where the simulation shows slack beyond
+/// the noise; `state` stays a verified staffing. Returns the agents removed.
+fn trim(
+    ctx: &TrimContext<'_>,
+    state: &mut Verified,
+    rounds: &mut Vec<VerifyRound>,
+    mut round: u32,
+) -> Result<u32, SimError> {
+    let bar = ctx.settings.target.service_level - ctx.opts.tolerance;
+    let n = state.agents.len();
+    let mut frozen = vec![false; n];
+    let mut step = vec![1u32; n];
+    let mut removed_total = 0u32;
+    let interval_of: Vec<u32> = ctx.plan.cells.iter().map(|c| c.interval).collect();
+    for _ in 0..ctx.opts.max_rounds {
+        let mut trial = state.agents.clone();
+        let mut trimmed = vec![false; n];
+        let mut removed = 0;
+        for i in 0..n {
+            if frozen[i] || ctx.row_of[i].is_none() || state.verdicts[i] != Verdict::Met {
+                continue;
+            }
+            let (sl, se, _, _) = measures(&state.tallies[i], ctx.settings);
+            if !sl.is_some_and(|sl| sl - ctx.z * se >= bar) {
+                continue;
+            }
+            // Keep at least one agent, and a staffing Erlang can still describe (a stable
+            // queue under Erlang C), so the plan's figures stay defined.
+            let k = step[i].min(trial[i].saturating_sub(1));
+            let stable = ctx.row_of[i]
+                .and_then(|r| ctx.rows.get(r))
+                .is_some_and(|row| {
+                    cell_traffic(row, ctx.settings)
+                        .metrics(ctx.settings.model, trial[i] - k)
+                        .is_ok()
+                });
+            if k == 0 || !stable {
+                frozen[i] = true;
+                continue;
+            }
+            trial[i] -= k;
+            removed += k;
+            trimmed[i] = true;
+        }
+        if removed == 0 {
+            break;
+        }
+        round += 1;
+        let sc = scenario(ctx.rows, ctx.settings, ctx.plan, &trial, ctx.opts)?;
+        let tallies = simulate(
+            &sc,
+            ctx.plan,
+            ctx.index,
+            ctx.settings,
+            ctx.opts.seed,
+            ctx.reps,
+        )?;
+        let verdicts = judge(
+            &tallies,
+            ctx.row_of,
+            ctx.settings,
+            ctx.z,
+            ctx.opts.tolerance,
+        );
+        // Worse: a miss anywhere, or a cell that met and now is not.
+        let worse: Vec<bool> = (0..n)
+            .map(|i| {
+                verdicts[i] == Verdict::Missed
+                    || (verdicts[i] != Verdict::Met && state.verdicts[i] == Verdict::Met)
+            })
+            .collect();
+        let ok = !worse.contains(&true);
+        rounds.push(VerifyRound {
+            round,
+            replications: ctx.reps,
+            missed: count(&verdicts, Verdict::Missed),
+            uncertain: count(&verdicts, Verdict::Uncertain),
+            added: 0,
+            removed: if ok { removed } else { 0 },
+        });
+        if ok {
+            for i in 0..n {
+                if trimmed[i] {
+                    step[i] = step[i].saturating_mul(2);
+                }
+            }
+            removed_total = removed_total.saturating_add(removed);
+            *state = Verified {
+                agents: trial,
+                tallies,
+                verdicts,
+            };
+            continue;
+        }
+        // Restore and freeze the trims that hurt: trimmed cells that fell short, and every
+        // trimmed cell of an interval (or the one before: its backlog carries over) where an
+        // untrimmed cell fell short.
+        let mut blamed: BTreeSet<u32> = BTreeSet::new();
+        for i in 0..n {
+            if worse[i] && !trimmed[i] {
+                blamed.insert(interval_of[i]);
+                blamed.insert(interval_of[i].saturating_sub(1));
+            }
+        }
+        let mut any = false;
+        for i in 0..n {
+            if trimmed[i] && (worse[i] || blamed.contains(&interval_of[i])) {
+                frozen[i] = true;
+                any = true;
+            }
+        }
+        if !any {
+            // Nothing to blame (e.g. a shortfall two intervals on): stop trimming.
+            break;
+        }
+    }
+    Ok(removed_total)
+}
+
 #[allow(clippy::too_many_arguments)]
 fn finish(
     rows: &[ForecastRow],
     settings: &PlanSettings,
     plan: &Plan,
-    agents: &[u32],
+    state: &Verified,
     row_of: &[Option<usize>],
-    tallies: &[Tally],
-    verdicts: &[Verdict],
     rounds: Vec<VerifyRound>,
     added: u32,
+    removed: u32,
 ) -> Result<VerifiedPlan, SimError> {
+    let (agents, tallies, verdicts) = (&state.agents, &state.tallies, &state.verdicts);
     let t = &settings.target;
     let mut out = plan.clone();
     let mut cells = Vec::with_capacity(plan.cells.len());
@@ -348,11 +515,7 @@ fn finish(
             && let Some(r) = row_of[i]
             && let Some(row) = rows.get(r)
         {
-            let mut traffic =
-                Traffic::per_interval(row.contacts, settings.interval_secs, row.aht_secs)
-                    .concurrency(row.concurrency);
-            traffic.patience_secs = row.patience_secs;
-            let m = traffic
+            let m = cell_traffic(row, settings)
                 .metrics(settings.model, agents[i])
                 .map_err(|e| SimError::Scenario(format!("rows[{r}]: {e}")))?;
             cell.agents = agents[i];
@@ -381,17 +544,20 @@ fn finish(
     Ok(VerifiedPlan {
         plan: out,
         met: verdicts.iter().all(|&v| v != Verdict::Missed),
-        uncertain: u32::try_from(
-            verdicts
-                .iter()
-                .filter(|&&v| v == Verdict::Uncertain)
-                .count(),
-        )
-        .unwrap_or(u32::MAX),
+        uncertain: count(verdicts, Verdict::Uncertain),
         cells,
         rounds,
         added,
+        removed,
     })
+}
+
+/// The Erlang traffic of one forecast row.
+fn cell_traffic(row: &ForecastRow, settings: &PlanSettings) -> Traffic {
+    let mut traffic = Traffic::per_interval(row.contacts, settings.interval_secs, row.aht_secs)
+        .concurrency(row.concurrency);
+    traffic.patience_secs = row.patience_secs;
+    traffic
 }
 
 /// Service level, its standard error, abandonment and ASA of a tally.
@@ -415,6 +581,31 @@ fn measures(t: &Tally, settings: &PlanSettings) -> (Option<f64>, f64, Option<f64
     let ab = (t.judged > 0).then(|| t.abandoned as f64 / t.judged as f64);
     let asa = (t.answered > 0).then(|| t.wait_sum_ms as f64 / 1000.0 / t.answered as f64);
     (sl, se, ab, asa)
+}
+
+/// Every cell's verdict (cells without a forecast row have nothing to miss).
+fn judge(
+    tallies: &[Tally],
+    row_of: &[Option<usize>],
+    settings: &PlanSettings,
+    z: f64,
+    tolerance: f64,
+) -> Vec<Verdict> {
+    tallies
+        .iter()
+        .zip(row_of)
+        .map(|(t, row)| {
+            if row.is_none() {
+                Verdict::Met
+            } else {
+                verdict(t, settings, z, tolerance)
+            }
+        })
+        .collect()
+}
+
+fn count(verdicts: &[Verdict], v: Verdict) -> u32 {
+    u32::try_from(verdicts.iter().filter(|&&x| x == v).count()).unwrap_or(u32::MAX)
 }
 
 fn verdict(t: &Tally, settings: &PlanSettings, z: f64, tolerance: f64) -> Verdict {

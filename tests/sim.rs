@@ -410,3 +410,63 @@ fn trimming_gives_back_agents_where_skills_chain() {
     .expect("verifies");
     assert!(silo.removed <= 2, "{} removed from silos", silo.removed);
 }
+
+/// Erlang assumes exponential handling; verifying with a lognormal shape shows what a plan is
+/// worth with other shapes. Heavy-tailed handling (cv 2.5) starts from an empty day far better
+/// than steady state — the long contacts pile up over hours — while exponential and steady
+/// (cv 0.3) handling settle within the first interval.
+#[test]
+fn verification_with_lognormal_handling() {
+    use switchboard::sim::{VerifySettings, verify_plan};
+    use switchboard::staffing::{ForecastRow, Model, PlanSettings, Target, plan};
+    let rows: Vec<ForecastRow> = (0..4u32)
+        .map(|i| ForecastRow {
+            interval: i,
+            group: "chat".into(),
+            contacts: 200.0,
+            aht_secs: 300.0,
+            patience_secs: None,
+            concurrency: 1,
+        })
+        .collect();
+    let settings = PlanSettings {
+        interval_secs: 1800.0,
+        target: Target::new(20.0, 0.8),
+        model: Model::ErlangC,
+        shrinkage: 0.0,
+    };
+    let p = plan(&rows, &settings).expect("plan");
+    let sl = |cv: Option<f64>| -> Vec<f64> {
+        let v = verify_plan(
+            &rows,
+            &settings,
+            &p,
+            &VerifySettings {
+                service_cv: cv,
+                replications: 20,
+                max_rounds: 0,
+                ..VerifySettings::default()
+            },
+        )
+        .expect("verifies");
+        v.cells
+            .iter()
+            .map(|c| c.simulated_service_level.expect("offered"))
+            .collect()
+    };
+    let (heavy, expo, steady) = (sl(Some(2.5)), sl(None), sl(Some(0.3)));
+    assert!(heavy[0] > 0.97 && expo[0] < 0.95, "{heavy:?} vs {expo:?}");
+    assert!(heavy[0] - heavy[3] > 0.12, "{heavy:?}");
+    assert!(steady[0] - steady[3] < 0.06, "{steady:?}");
+    let bad = verify_plan(
+        &rows,
+        &settings,
+        &p,
+        &VerifySettings {
+            service_cv: Some(0.0),
+            ..VerifySettings::default()
+        },
+    )
+    .unwrap_err();
+    assert!(bad.to_string().contains("service_cv"), "{bad}");
+}

@@ -141,6 +141,14 @@ enum Staff {
         /// (e.g. where overlapping skills pool better than Erlang's silos); implies --verify.
         #[arg(long)]
         trim: bool,
+        /// Verify with lognormal handling times of this coefficient of variation (default:
+        /// exponential, as Erlang assumes); implies --verify.
+        #[arg(long, value_name = "CV")]
+        service_cv: Option<f64>,
+        /// Verify with lognormal patience of this coefficient of variation (Erlang A; default:
+        /// exponential); implies --verify.
+        #[arg(long, value_name = "CV")]
+        patience_cv: Option<f64>,
         /// Simulations per verification round at first.
         #[arg(long, default_value_t = 10)]
         replications: u32,
@@ -449,6 +457,8 @@ fn staff(what: Staff) -> Result<(), String> {
             rounds,
             seed,
             trim,
+            service_cv,
+            patience_cv,
         } => {
             let rows: Vec<ForecastRow> = load(&forecast)?;
             let settings = PlanSettings {
@@ -462,7 +472,8 @@ fn staff(what: Staff) -> Result<(), String> {
                 shrinkage,
             };
             let p = plan(&rows, &settings).map_err(|e| e.to_string())?;
-            if verify || trim || overlap.is_some() {
+            if verify || trim || overlap.is_some() || service_cv.is_some() || patience_cv.is_some()
+            {
                 let opts = sim::VerifySettings {
                     overlap: match &overlap {
                         Some(path) => load(path)?,
@@ -473,6 +484,8 @@ fn staff(what: Staff) -> Result<(), String> {
                     max_rounds: rounds,
                     seed,
                     trim,
+                    service_cv,
+                    patience_cv,
                     ..sim::VerifySettings::default()
                 };
                 let v = sim::verify_plan(&rows, &settings, &p, &opts).map_err(|e| e.to_string())?;

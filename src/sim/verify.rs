@@ -7,12 +7,15 @@
 //! adds agents where it misses:
 //!
 //! 1. Build a scenario from the forecast and the plan: one arrival stream per forecast row
-//!    (Poisson at the row's rate, only during its interval; exponential handling with the row's
-//!    AHT; exponential patience with Erlang A), and per group the agents of the plan, each agent
+//!    (Poisson at the row's rate, only during its interval; handling with the row's AHT and,
+//!    with Erlang A, patience with its mean — both exponential unless set otherwise below), and per group the agents of the plan, each agent
 //!    on shift for the intervals where the plan has that many agents or more (so the same people
 //!    work through consecutive intervals), with the group's skill plus the skills of
 //!    [`VerifySettings::overlap`] and the row's chat concurrency. Agents answer at once (no
 //!    accept delay, as in Erlang); the last interval's agents stay until the queue drains.
+//!    Handling and patience are exponential as Erlang assumes, or lognormal with
+//!    [`service_cv`](VerifySettings::service_cv) / [`patience_cv`](VerifySettings::patience_cv)
+//!    to check the plan against more realistic shapes.
 //! 2. Simulate it [`replications`](VerifySettings::replications) times (seeds `seed`, `seed + 1`,
 //!    …) and measure every (interval, group): the service level under the target's definition
 //!    over the contacts offered in that interval, pooled over replications, and its standard
@@ -111,6 +114,23 @@ pub struct VerifySettings {
     /// After the plan meets the target, remove agents where the simulation shows slack beyond
     /// the noise (see the [module documentation](self), step 5).
     pub trim: bool,
+    /// Handling times in the simulation: `None` (the default) exponential, as Erlang assumes;
+    /// `Some(cv)` lognormal with the row's AHT as mean and this coefficient of variation — real
+    /// chat and call handling times are closer to lognormal, and a plan sized on the exponential
+    /// can then miss (cv > 1) or carry slack (cv < 1).
+    pub service_cv: Option<f64>,
+    /// Customer patience with Erlang A: `None` exponential (Erlang A's assumption), `Some(cv)`
+    /// lognormal with the row's mean patience and this coefficient of variation.
+    pub patience_cv: Option<f64>,
+}
+
+/// A duration with mean `mean_secs`: exponential, or lognormal with coefficient of variation
+/// `cv`.
+fn shaped(mean_secs: f64, cv: Option<f64>) -> Dist {
+    match cv {
+        Some(cv) => Dist::Lognormal { mean_secs, cv },
+        None => Dist::Exponential { mean_secs },
+    }
 }
 
 impl Default for VerifySettings {
@@ -124,6 +144,8 @@ impl Default for VerifySettings {
             z: None,
             tolerance: 0.0,
             trim: false,
+            service_cv: None,
+            patience_cv: None,
         }
     }
 }
@@ -246,6 +268,14 @@ pub fn verify_plan(
         && opts.tolerance >= 0.0)
     {
         return bad("z and tolerance: must be finite and ≥ 0".into());
+    }
+    for (name, cv) in [
+        ("service_cv", opts.service_cv),
+        ("patience_cv", opts.patience_cv),
+    ] {
+        if cv.is_some_and(|c| !(c.is_finite() && c > 0.0)) {
+            return bad(format!("{name}: must be finite and > 0"));
+        }
     }
     // Cells by (interval, group), matched with the rows.
     let mut index: BTreeMap<(u32, &str), usize> = BTreeMap::new();
@@ -708,7 +738,7 @@ fn scenario(
             *f = row.contacts / interval_h;
         }
         let pat = match (patience, row.patience_secs) {
-            (true, Some(p)) => Some(Dist::Exponential { mean_secs: p }),
+            (true, Some(p)) => Some(shaped(p, opts.patience_cv)),
             (true, None) => {
                 return Err(SimError::Scenario(format!(
                     "rows[{r}].patience_secs: needed with Erlang A"
@@ -728,9 +758,7 @@ fn scenario(
             requires: [(row.group.clone(), 1)].into_iter().collect(),
             tags: Vec::new(),
             certified: false,
-            service: Dist::Exponential {
-                mean_secs: row.aht_secs,
-            },
+            service: shaped(row.aht_secs, opts.service_cv),
             patience: pat,
             sla_secs: settings.target.answer_within_secs,
             priority: 0,

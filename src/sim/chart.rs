@@ -242,6 +242,18 @@ where
     Ok(())
 }
 
+/// An axis label in hours: `3`, or `1:30` between whole hours (short runs tick every half hour).
+fn hour_label(x: &f64) -> String {
+    // Ticks lie within the run (hours ≥ 0, far below u64::MAX minutes).
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let minutes = (x.max(0.0) * 60.0).round() as u64;
+    if minutes % 60 == 0 {
+        format!("{}", minutes / 60)
+    } else {
+        format!("{}:{:02}", minutes / 60, minutes % 60)
+    }
+}
+
 fn panel<DB>(
     area: &DrawingArea<DB, Shift>,
     caption: &str,
@@ -262,7 +274,7 @@ where
     chart
         .configure_mesh()
         .x_desc("hours")
-        .x_label_formatter(&|x| format!("{x:.0}"))
+        .x_label_formatter(&hour_label)
         .y_label_formatter(&|y| format!("{y:.0}"))
         .draw()?;
     let mut entries = Vec::with_capacity(lines.len());
@@ -333,6 +345,15 @@ mod tests {
     use super::*;
     use crate::sim::{Scenario, run};
     use std::collections::HashSet;
+
+    #[test]
+    fn hour_labels_show_minutes_between_whole_hours() {
+        let labels: Vec<String> = [0.0, 0.5, 1.0, 1.25, 24.0, -0.0]
+            .iter()
+            .map(hour_label)
+            .collect();
+        assert_eq!(labels, ["0", "0:30", "1", "1:15", "24", "0"]);
+    }
 
     /// One simulated hour, two tenants (two lines in each panel).
     fn report() -> SimReport {

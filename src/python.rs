@@ -5,21 +5,27 @@
 //! pure-Python package in `python/switchboard/` turns that into a Pythonic API (names instead of
 //! interned ids, dataclasses for effects, float seconds or `datetime` for time). Errors are raised
 //! as the classes of `switchboard.errors`, with the Rust message unchanged. Long calls (simulation,
-//! planning) release the GIL.
+//! planning, plan verification, escalation replay) release the GIL.
 
+use crate::escalation::replay::{DEMO as REPLAY_DEMO, Replay, ReplayError};
 use crate::escalation::{ConversationId, Load, Signal, Speaker};
+use crate::expr::AttrValue;
 use crate::ledger::{Arrival, Guarantee, Ledger, LedgerConfig, Outcome};
-use crate::sim::{self, Scenario, SimError};
+use crate::policy::{PolicySet, ValidPolicy};
+use crate::sim::{self, Scenario, SimError, VerifySettings};
 use crate::staffing::{self, ForecastRow, Model, PlanSettings, QueueMetrics, Target, Traffic};
+use crate::workflow::{WorkflowEngine, WorkflowError, WorkflowSet, WorkflowState};
 use crate::{
     AgentId, AgentState, DefaultPolicy, EscalationEngine, EscalationError, EscalationPolicy, Event,
     Guardrail, GuardrailConfig, GuardrailError, OfferId, PolicyConfig, Router, RouterConfig,
-    RouterError, RouterState, TaskId, TenantId, Time,
+    RouterError, RouterState, TaskId, TaskSpec, TenantId, Time,
 };
 use pyo3::prelude::*;
 use pyo3::types::PyModule;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 /// Raises `switchboard.errors.<class>(message)`.
 fn raise(py: Python<'_>, class: &str, message: String) -> PyErr {
@@ -462,17 +468,45 @@ impl NativeLedger {
     }
 }
 
+/// An invalid scenario (or verification input) is a `ConfigError`; a failure while running, a
+/// `SimulationError`.
+fn sim_err(py: Python<'_>, e: &SimError) -> PyErr {
+    match e {
+        SimError::Scenario(_) => raise(py, "ConfigError", e.to_string()),
+        _ => raise(py, "SimulationError", e.to_string()),
+    }
+}
+
+/// Runs a scenario to the end, without the GIL; the report as JSON.
+fn run_scenario(py: Python<'_>, scenario: &Scenario) -> PyResult<String> {
+    let out = py.detach(|| sim::run(scenario).map(|r| serde_json::to_string(&r.report)));
+    match out {
+        Ok(Ok(s)) => Ok(s),
+        Ok(Err(e)) => Err(raise(py, "SwitchboardError", e.to_string())),
+        Err(e) => Err(sim_err(py, &e)),
+    }
+}
+
 /// Runs a simulation scenario (JSON) to the end, without the GIL; returns the report as JSON.
 #[pyfunction]
 fn simulate(py: Python<'_>, scenario_json: &str) -> PyResult<String> {
     let scenario: Scenario = parse(py, "scenario", scenario_json)?;
-    let out = py.detach(|| sim::run(&scenario).map(|r| serde_json::to_string(&r.report)));
-    match out {
-        Ok(Ok(s)) => Ok(s),
-        Ok(Err(e)) => Err(raise(py, "SwitchboardError", e.to_string())),
-        Err(e @ SimError::Scenario(_)) => Err(raise(py, "ConfigError", e.to_string())),
-        Err(e) => Err(raise(py, "SimulationError", e.to_string())),
+    run_scenario(py, &scenario)
+}
+
+/// Reads a scenario file and the policy file it names (relative to the scenario, as
+/// `Scenario::from_path` and `switchboard simulate` do) and runs it without the GIL; `seed`
+/// overrides the scenario's. Returns the report as JSON.
+#[pyfunction]
+#[pyo3(signature = (path, seed=None))]
+fn simulate_file(py: Python<'_>, path: PathBuf, seed: Option<u64>) -> PyResult<String> {
+    let mut scenario = py
+        .detach(|| Scenario::from_path(&path))
+        .map_err(|e| raise(py, "ConfigError", format!("invalid scenario: {e}")))?;
+    if let Some(s) = seed {
+        scenario.seed = s;
     }
+    run_scenario(py, &scenario)
 }
 
 fn staffing_err(py: Python<'_>, e: &staffing::StaffingError) -> PyErr {
@@ -546,6 +580,419 @@ fn validate_router_config(py: Python<'_>, config_json: &str) -> PyResult<String>
     to_json(py, &c)
 }
 
+/// The interval planner followed by the simulator's check (`sim::verify_plan`, as
+/// `switchboard staff plan --verify`): agents are added to the (interval, group) cells that miss
+/// the target in simulation. Runs without the GIL; returns the verified plan as JSON.
+#[pyfunction]
+#[pyo3(signature = (rows_json, settings_json, verify_json=None))]
+fn verify_plan(
+    py: Python<'_>,
+    rows_json: &str,
+    settings_json: &str,
+    verify_json: Option<&str>,
+) -> PyResult<String> {
+    let rows: Vec<ForecastRow> = parse(py, "forecast rows", rows_json)?;
+    let settings: PlanSettings = parse(py, "plan settings", settings_json)?;
+    let opts: VerifySettings = match verify_json {
+        Some(v) => parse(py, "verify settings", v)?,
+        None => VerifySettings::default(),
+    };
+    let out = py.detach(|| {
+        staffing::plan(&rows, &settings).map(|p| sim::verify_plan(&rows, &settings, &p, &opts))
+    });
+    match out {
+        Ok(Ok(v)) => to_json(py, &v),
+        Ok(Err(e)) => Err(sim_err(py, &e)),
+        Err(e) => Err(staffing_err(py, &e)),
+    }
+}
+
+// ----------------------------------------------------------------------------- escalation replay
+
+/// Replays escalation transcripts (JSON lines, the format of `escalation::replay`) through a
+/// policy under a fixed load, without the GIL, as `switchboard replay --json` does. Returns
+/// `{"decisions": [...], "summary": {...}, "errors": [...]}` as JSON: the decisions `show` asks
+/// for (`"all"`, `"actions"` — those other than `continue` — or `"summary"`: none), the summary
+/// (confusion counts against the labels, precision, recall, offsets, the engine's metrics) and
+/// the lines or events that could not be replayed (skipped, counted in `summary.errors`).
+#[pyfunction]
+#[pyo3(signature = (transcripts, policy_json=None, load_json=None, guardrail_json=None, show="actions"))]
+fn replay(
+    py: Python<'_>,
+    transcripts: &str,
+    policy_json: Option<&str>,
+    load_json: Option<&str>,
+    guardrail_json: Option<&str>,
+    show: &str,
+) -> PyResult<String> {
+    let (keep_any, keep_all) = match show {
+        "all" => (true, true),
+        "actions" => (true, false),
+        "summary" => (false, false),
+        _ => {
+            return Err(raise(
+                py,
+                "ConfigError",
+                format!("invalid show {show:?}: expected \"all\", \"actions\" or \"summary\""),
+            ));
+        }
+    };
+    // The CLI's defaults: the built-in policy labelled "default", a 60 s wait against a 60 s SLA.
+    let cfg: PolicyConfig = match policy_json {
+        Some(p) => parse(py, "escalation policy", p)?,
+        None => PolicyConfig {
+            version: "default".into(),
+            ..PolicyConfig::default()
+        },
+    };
+    let load: Load = match load_json {
+        Some(l) => parse(py, "load", l)?,
+        None => Load {
+            projected_wait_ms: 60_000,
+            sla_ms: 60_000,
+            staffed: true,
+            in_hours: true,
+        },
+    };
+    let guard: Option<GuardrailConfig> = guardrail_json
+        .map(|g| parse(py, "guardrail configuration", g))
+        .transpose()?;
+    let out = py.detach(|| -> Result<serde_json::Value, ReplayError> {
+        let mut r = Replay::new(cfg, load)?;
+        if let Some(g) = &guard {
+            r = r.with_guardrail(g)?;
+        }
+        let mut decisions = Vec::new();
+        let mut errors = Vec::new();
+        for line in transcripts.lines() {
+            let errs = r.replay_line(line, |d| {
+                if keep_any && (keep_all || !d.is_continue()) {
+                    decisions.push(d.clone());
+                }
+            });
+            errors.extend(errs.iter().map(ToString::to_string));
+        }
+        Ok(serde_json::json!({
+            "decisions": decisions,
+            "summary": r.summary(),
+            "errors": errors,
+        }))
+    });
+    match out {
+        Ok(v) => to_json(py, &v),
+        Err(ReplayError::Policy(e)) => Err(escalation_err(py, &e)),
+        Err(e) => Err(raise(py, "ConfigError", e.to_string())),
+    }
+}
+
+// ----------------------------------------------------------------------------- policies
+
+/// Reads a policy set from `text` in `format` ("toml" or "json"); a document that is not a
+/// policy set (bad syntax, unknown field) is a `ConfigError`.
+fn parse_policy(py: Python<'_>, text: &str, format: &str) -> PyResult<PolicySet> {
+    let set = match format {
+        "toml" => PolicySet::from_toml_str(text),
+        "json" => PolicySet::from_json_str(text),
+        _ => {
+            return Err(raise(
+                py,
+                "ConfigError",
+                format!("unknown policy format {format:?}: expected \"toml\" or \"json\""),
+            ));
+        }
+    };
+    set.map_err(|e| raise(py, "ConfigError", format!("invalid policy: {e}")))
+}
+
+/// What `switchboard check CONFIG --json` prints for a policy set (`errors` with path and
+/// message, `warnings` with path, message and kind), plus a `summary`: the counts of the CLI's
+/// last line and that line itself (`text`, without the file name).
+fn check_report(policy: &PolicySet) -> serde_json::Value {
+    let result = policy.validate();
+    let warnings = policy.analyze();
+    let errors = result.as_ref().err().map_or(&[][..], |e| &e.issues[..]);
+    let plural = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+    let tenant_flows: usize = policy.tenants.iter().map(|t| t.workflows.len()).sum();
+    let text = if result.is_ok() {
+        format!(
+            "ok: policy {:?}, {}, {}, {}, {} + {} tenant overrides; {}",
+            policy.version,
+            plural(policy.tenants.len(), "tenant"),
+            plural(policy.skills.len(), "skill"),
+            plural(policy.tags.len(), "tag"),
+            plural(policy.workflows.len(), "default workflow"),
+            tenant_flows,
+            plural(warnings.len(), "warning")
+        )
+    } else {
+        format!(
+            "{}, {}",
+            plural(errors.len(), "error"),
+            plural(warnings.len(), "warning")
+        )
+    };
+    serde_json::json!({
+        "errors": errors,
+        "warnings": warnings,
+        "summary": {
+            "valid": result.is_ok(),
+            "version": policy.version,
+            "tenants": policy.tenants.len(),
+            "skills": policy.skills.len(),
+            "tags": policy.tags.len(),
+            "default_workflows": policy.workflows.len(),
+            "tenant_workflows": tenant_flows,
+            "errors": errors.len(),
+            "warnings": warnings.len(),
+            "text": text,
+        },
+    })
+}
+
+/// Validates and analyses a policy set (`format` "toml" or "json") without the GIL; returns the
+/// JSON of `switchboard check --json` plus a summary. Raises `ConfigError` only when the text is
+/// not a policy set at all (the CLI prints no JSON then either).
+#[pyfunction]
+#[pyo3(signature = (text, format="toml"))]
+fn check_policy(py: Python<'_>, text: &str, format: &str) -> PyResult<String> {
+    let policy = parse_policy(py, text, format)?;
+    let report = py.detach(|| check_report(&policy));
+    to_json(py, &report)
+}
+
+/// A validated policy set: router settings and shares, names, workflows, tenants, pool.
+#[pyclass(module = "switchboard._native", name = "NativePolicy")]
+struct NativePolicy {
+    set: PolicySet,
+    inner: ValidPolicy,
+}
+
+#[pymethods]
+impl NativePolicy {
+    /// Reads and validates a policy set; every problem (one per line, with its path) is in the
+    /// one `ConfigError` raised.
+    #[new]
+    #[pyo3(signature = (text, format="toml"))]
+    fn new(py: Python<'_>, text: &str, format: &str) -> PyResult<Self> {
+        let set = parse_policy(py, text, format)?;
+        let inner = set
+            .validate()
+            .map_err(|e| raise(py, "ConfigError", format!("invalid policy:\n{e}")))?;
+        Ok(NativePolicy { set, inner })
+    }
+
+    fn version(&self) -> String {
+        self.inner.version().to_owned()
+    }
+
+    /// A new router with the policy's settings, names (same ids as the policy's catalog) and
+    /// shares; with `add_pool`, the declared pool's agents are registered `Available` at `now_ms`
+    /// with ids from `first_agent_id` on, group by group.
+    #[pyo3(signature = (add_pool=true, first_agent_id=1, now_ms=0))]
+    fn router(
+        &self,
+        py: Python<'_>,
+        add_pool: bool,
+        first_agent_id: u64,
+        now_ms: u64,
+    ) -> PyResult<NativeRouter> {
+        let mut inner = self.inner.router().map_err(|e| router_err(py, &e))?;
+        if add_pool {
+            let count: u64 = self.set.pool.as_ref().map_or(0, |p| {
+                p.groups.iter().map(|g| u64::from(g.count)).sum::<u64>()
+            });
+            if first_agent_id.checked_add(count).is_none() {
+                return Err(raise(
+                    py,
+                    "ConfigError",
+                    format!("first_agent_id {first_agent_id}: {count} pool agents overflow u64"),
+                ));
+            }
+            for a in self
+                .inner
+                .pool_agents(first_agent_id, AgentState::Available)
+            {
+                inner
+                    .add_agent(Time(now_ms), a)
+                    .map_err(|e| router_err(py, &e))?;
+            }
+            inner.drain_effects().for_each(drop);
+        }
+        Ok(NativeRouter { inner })
+    }
+
+    /// The resolved `WorkflowSet` as JSON (certified-only tenants' targets extended).
+    fn workflows(&self, py: Python<'_>) -> PyResult<String> {
+        to_json(py, self.inner.workflows())
+    }
+
+    /// The tenants, in declaration order, as JSON: id, name, sla_ms, answer_target,
+    /// certified_only, share (percentages resolved).
+    fn tenants(&self, py: Python<'_>) -> PyResult<String> {
+        let v: Vec<serde_json::Value> = self
+            .inner
+            .tenants()
+            .iter()
+            .map(|t| {
+                serde_json::json!({
+                    "id": t.id,
+                    "name": t.name,
+                    "sla_ms": t.sla_ms,
+                    "answer_target": t.answer_target,
+                    "certified_only": t.certified_only,
+                    "share": t.share,
+                })
+            })
+            .collect();
+        to_json(py, &v)
+    }
+
+    /// Swaps this policy into a running router and workflow engine (`ValidPolicy::apply_to`):
+    /// names interned, shares set by tenant name, workflows reloaded. Returns the reload report.
+    fn apply_to(
+        &self,
+        py: Python<'_>,
+        router: &mut NativeRouter,
+        flows: &mut NativeWorkflows,
+        now_ms: u64,
+    ) -> PyResult<String> {
+        let report = self
+            .inner
+            .apply_to(&mut router.inner, &mut flows.inner, Time(now_ms))
+            .map_err(|e| workflow_err(py, &e, true))?;
+        to_json(py, &report)
+    }
+}
+
+// ----------------------------------------------------------------------------- workflows
+
+/// A workflow that does not compile (or, when `loading` a set or state, names a task type the
+/// set lacks) is a `ConfigError`; a task the engine refuses is a `WorkflowError`; a router
+/// refusal keeps its router class.
+fn workflow_err(py: Python<'_>, e: &WorkflowError, loading: bool) -> PyErr {
+    match e {
+        WorkflowError::Router(r) => router_err(py, r),
+        _ if loading => raise(py, "ConfigError", e.to_string()),
+        _ => raise(py, "WorkflowError", e.to_string()),
+    }
+}
+
+/// The workflow engine; every call that routes is handed the router it runs next to.
+#[pyclass(module = "switchboard._native", name = "NativeWorkflows")]
+struct NativeWorkflows {
+    inner: WorkflowEngine,
+}
+
+#[pymethods]
+impl NativeWorkflows {
+    /// Compiles a `WorkflowSet` (JSON) against the router's names.
+    #[new]
+    fn new(py: Python<'_>, set_json: &str, router: &NativeRouter) -> PyResult<Self> {
+        let set: WorkflowSet = parse(py, "workflow set", set_json)?;
+        let inner = WorkflowEngine::new(set, router.inner.catalog())
+            .map_err(|e| workflow_err(py, &e, true))?;
+        Ok(NativeWorkflows { inner })
+    }
+
+    /// Resumes the tasks of `export_state()` JSON under `set_json`.
+    #[staticmethod]
+    fn from_state(
+        py: Python<'_>,
+        set_json: &str,
+        router: &NativeRouter,
+        state_json: &str,
+    ) -> PyResult<Self> {
+        let set: WorkflowSet = parse(py, "workflow set", set_json)?;
+        let state: WorkflowState = parse(py, "workflow state", state_json)?;
+        let inner = WorkflowEngine::from_state(set, router.inner.catalog(), state)
+            .map_err(|e| workflow_err(py, &e, true))?;
+        Ok(NativeWorkflows { inner })
+    }
+
+    /// Routes a new task (JSON `TaskSpec`) through its tenant's workflow for `task_type`, with
+    /// host attributes (a JSON object); returns the router's effects as JSON.
+    fn arrive(
+        &mut self,
+        py: Python<'_>,
+        router: &mut NativeRouter,
+        now_ms: u64,
+        spec_json: &str,
+        task_type: &str,
+        attrs_json: &str,
+    ) -> PyResult<String> {
+        let spec: TaskSpec = parse(py, "task", spec_json)?;
+        let attrs: BTreeMap<String, AttrValue> = parse(py, "task attributes", attrs_json)?;
+        self.inner
+            .arrive(&mut router.inner, Time(now_ms), spec, task_type, attrs)
+            .map_err(|e| workflow_err(py, &e, false))?;
+        router.drain(py)
+    }
+
+    /// When to call `handle_timeout` next (the router's timers and the engine's), in ms.
+    fn poll_timeout(&self, router: &NativeRouter) -> Option<u64> {
+        self.inner.poll_timeout(&router.inner).map(Time::as_millis)
+    }
+
+    /// Fires the router's due timers and the due widenings and exception rules; returns the
+    /// router's effects as JSON.
+    fn handle_timeout(
+        &mut self,
+        py: Python<'_>,
+        router: &mut NativeRouter,
+        now_ms: u64,
+    ) -> PyResult<String> {
+        self.inner
+            .handle_timeout(&mut router.inner, Time(now_ms))
+            .map_err(|e| workflow_err(py, &e, false))?;
+        router.drain(py)
+    }
+
+    /// Drains the engine's effects (step entered, exception fired, callback) as a JSON list.
+    fn poll_effects(&mut self, py: Python<'_>) -> PyResult<String> {
+        let effects: Vec<_> = std::iter::from_fn(|| self.inner.poll_effect()).collect();
+        to_json(py, &effects)
+    }
+
+    fn forget(&mut self, task: u64) {
+        self.inner.forget(TaskId(task));
+    }
+
+    /// Swaps in a new `WorkflowSet` (JSON); returns the reload report as JSON.
+    fn reload(
+        &mut self,
+        py: Python<'_>,
+        router: &mut NativeRouter,
+        now_ms: u64,
+        set_json: &str,
+    ) -> PyResult<String> {
+        let set: WorkflowSet = parse(py, "workflow set", set_json)?;
+        let report = self
+            .inner
+            .reload(&mut router.inner, Time(now_ms), set)
+            .map_err(|e| workflow_err(py, &e, true))?;
+        to_json(py, &report)
+    }
+
+    fn export_state(&self, py: Python<'_>) -> PyResult<String> {
+        to_json(py, &self.inner.export_state())
+    }
+
+    fn task(&self, py: Python<'_>, task: u64) -> PyResult<Option<String>> {
+        self.inner
+            .task(TaskId(task))
+            .map(|t| to_json(py, t))
+            .transpose()
+    }
+
+    fn tracked(&self) -> usize {
+        self.inner.tracked()
+    }
+
+    fn workflows(&self, py: Python<'_>) -> PyResult<String> {
+        to_json(py, self.inner.workflows())
+    }
+}
+
 /// The native module.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -560,7 +1007,14 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(erlang_b, m)?)?;
     m.add_function(wrap_pyfunction!(erlang_c_wait, m)?)?;
     m.add_function(wrap_pyfunction!(validate_router_config, m)?)?;
+    m.add_class::<NativePolicy>()?;
+    m.add_class::<NativeWorkflows>()?;
+    m.add_function(wrap_pyfunction!(check_policy, m)?)?;
+    m.add_function(wrap_pyfunction!(simulate_file, m)?)?;
+    m.add_function(wrap_pyfunction!(verify_plan, m)?)?;
+    m.add_function(wrap_pyfunction!(replay, m)?)?;
     m.add("STATE_VERSION", crate::STATE_VERSION)?;
+    m.add("REPLAY_DEMO", REPLAY_DEMO)?;
     Ok(())
 }
 
@@ -661,6 +1115,144 @@ mod tests {
         }
         out.push(json!({"metrics": e.metrics()}));
         check("escalation_expected.json", &Value::Array(out));
+    }
+
+    /// The host loop of `python/tests/test_parity.py::test_workflow_scenario_matches_rust`: a
+    /// router and workflow engine from a policy file (pool registered), tasks arriving through
+    /// workflows with attributes, offers accepted, timers fired up to a time; every step's router
+    /// effects and workflow effects (or its error).
+    #[test]
+    fn parity_workflow_scenario() {
+        use crate::workflow::WorkflowEffect;
+        use crate::{Channel, CustomerProfile, Effect, Preferences};
+        let sc = read("workflow_scenario.json");
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let policy = PolicySet::from_path(root.join(sc["policy"].as_str().unwrap()))
+            .unwrap()
+            .validate()
+            .unwrap();
+        let mut r = policy.router().unwrap();
+        let first = sc["first_agent_id"].as_u64().unwrap();
+        for a in policy.pool_agents(first, AgentState::Available) {
+            r.add_agent(Time::ZERO, a).unwrap();
+        }
+        r.drain_effects().for_each(drop);
+        let mut flows = WorkflowEngine::new(policy.workflows().clone(), r.catalog()).unwrap();
+        // The latest offer seen per task, as the host would keep it.
+        let mut offers: BTreeMap<u64, (OfferId, AgentId)> = BTreeMap::new();
+        let record = |r: &mut Router,
+                      flows: &mut WorkflowEngine,
+                      offers: &mut BTreeMap<u64, (OfferId, AgentId)>| {
+            let effects: Vec<Effect> = r.drain_effects().collect();
+            for e in &effects {
+                if let Effect::Offer {
+                    offer, task, agent, ..
+                } = e
+                {
+                    offers.insert(task.0, (*offer, *agent));
+                }
+            }
+            let flow: Vec<WorkflowEffect> = std::iter::from_fn(|| flows.poll_effect()).collect();
+            json!({"effects": effects, "flow": flow})
+        };
+        let mut out = Vec::new();
+        for step in sc["steps"].as_array().unwrap() {
+            let now = Time(step["at_ms"].as_u64().unwrap());
+            let task = &step["task"];
+            let res: Result<Value, WorkflowError> = match step["op"].as_str().unwrap() {
+                "arrive" => {
+                    let tenant = r.catalog_mut().tenant(task["tenant"].as_str().unwrap());
+                    let mut spec =
+                        TaskSpec::new(TaskId(task["id"].as_u64().unwrap()), tenant, Channel::Chat)
+                            .customer(CustomerProfile {
+                                value_tier: u8::try_from(task["value_tier"].as_u64().unwrap_or(0))
+                                    .unwrap(),
+                                sentiment: 0.0,
+                            });
+                    if let Some(a) = task["preferred_agent"].as_u64() {
+                        spec = spec.prefers(Preferences::default().agent(AgentId(a)));
+                    }
+                    let attrs: BTreeMap<String, AttrValue> =
+                        serde_json::from_value(step["attrs"].clone()).unwrap();
+                    let ty = step["type"].as_str().unwrap();
+                    flows
+                        .arrive(&mut r, now, spec, ty, attrs)
+                        .map(|()| record(&mut r, &mut flows, &mut offers))
+                }
+                "accept" => {
+                    let (offer, agent) = offers[&task.as_u64().unwrap()];
+                    r.accept(now, offer, agent)
+                        .map_err(WorkflowError::from)
+                        .map(|()| record(&mut r, &mut flows, &mut offers))
+                }
+                "complete" => {
+                    let id = TaskId(task.as_u64().unwrap());
+                    r.complete(now, id).map_err(WorkflowError::from).map(|()| {
+                        flows.forget(id);
+                        record(&mut r, &mut flows, &mut offers)
+                    })
+                }
+                "run_until" => {
+                    let mut ticks = Vec::new();
+                    // Timers due before the last call fire at once (a host loop's catch-up).
+                    while let Some(t) = flows.poll_timeout(&r).filter(|&t| t <= now) {
+                        let t = t.max(r.now());
+                        flows.handle_timeout(&mut r, t).unwrap();
+                        let mut tick = record(&mut r, &mut flows, &mut offers);
+                        tick["at_ms"] = json!(t);
+                        ticks.push(tick);
+                    }
+                    Ok(json!({"ticks": ticks}))
+                }
+                other => panic!("unknown op {other}"),
+            };
+            out.push(match res {
+                Ok(v) => v,
+                Err(e) => json!({"error": e.to_string()}),
+            });
+        }
+        out.push(json!({
+            "tracked": flows.tracked(),
+            "state": flows.export_state(),
+            "counters": r.counters(),
+        }));
+        check("workflow_expected.json", &Value::Array(out));
+    }
+
+    #[test]
+    fn check_report_has_the_cli_shape() {
+        let text = std::fs::read_to_string(fixture("policy_invalid.toml")).unwrap();
+        let report = check_report(&PolicySet::from_toml_str(&text).unwrap());
+        let first_workflow_error = report["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| {
+                e["path"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("tenants[0].workflows")
+            })
+            .unwrap();
+        assert_eq!(
+            first_workflow_error["message"],
+            r#"unknown skill "aparel" (did you mean "apparel"?)"#
+        );
+        assert_eq!(report["summary"]["valid"], false);
+        assert_eq!(report["summary"]["text"], "8 errors, 1 warning");
+        assert_eq!(report["warnings"][0]["kind"], "unreachable_step");
+        let ok = std::fs::read_to_string(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/configs/multibrand.toml"),
+        )
+        .unwrap();
+        let report = check_report(&PolicySet::from_toml_str(&ok).unwrap());
+        assert_eq!(report["errors"], json!([]));
+        assert!(
+            report["summary"]["text"]
+                .as_str()
+                .unwrap()
+                .starts_with("ok: policy \"2025-06-01.3\", 6 tenants, 14 skills, 7 tags")
+        );
     }
 
     #[test]

@@ -7,8 +7,13 @@ The Rust crate does the work; this package gives it a Pythonic face:
 * :class:`Agent`, :class:`Task` — specs with names (tenants, skills, tags) instead of ids.
 * :class:`EscalationEngine`, :class:`EscalationPolicy`, :class:`Guardrail` — bot-to-human
   escalation per conversation turn.
-* :class:`Ledger` — SLA accounting; :func:`simulate` — the discrete-event simulator;
-  :func:`erlang_c`, :func:`erlang_a`, :func:`agents_for`, :func:`plan`, :func:`erlang_b` — staffing.
+* :class:`PolicySet`, :func:`check_policy` — routing policy sets (tenants, skills, workflows,
+  shares, pool); :meth:`Router.from_policy`; :class:`Workflows` — widening steps and exception
+  rules run next to the router.
+* :func:`replay` — escalation transcripts through a policy (precision, recall).
+* :class:`Ledger` — SLA accounting; :func:`simulate`, :func:`simulate_file` — the discrete-event
+  simulator; :func:`erlang_c`, :func:`erlang_a`, :func:`agents_for`, :func:`plan`,
+  :func:`verify_plan`, :func:`erlang_b` — staffing.
 * :mod:`switchboard.errors` — ``SwitchboardError`` and its subclasses.
 
 Configs are accepted as dicts, JSON/TOML strings or paths, with the Rust field names.
@@ -18,6 +23,7 @@ from . import _native, errors
 from ._api import (
     CHANNELS,
     EFFECT_TYPES,
+    REPLAY_DEMO,
     Abandoned,
     Agent,
     AgentAutoAway,
@@ -32,20 +38,26 @@ from ._api import (
     Offer,
     OfferExpired,
     OfferRescinded,
+    PolicySet,
     Queued,
     Router,
     Task,
     TimedOut,
+    Workflows,
     WrapUpStarted,
     agents_for,
+    check_policy,
     effect_from_dict,
     erlang_a,
     erlang_b,
     erlang_c,
     load_config,
     plan,
+    replay,
     simulate,
+    simulate_file,
     to_millis,
+    verify_plan,
 )
 from .errors import (
     ConfigError,
@@ -57,17 +69,20 @@ from .errors import (
     StaffingError,
     SwitchboardError,
     TimeWentBackwardsError,
+    WorkflowError,
 )
 
 STATE_VERSION: int = _native.STATE_VERSION
 """The saved-state schema version this build reads and writes."""
 
 __all__ = [
-    "CHANNELS", "EFFECT_TYPES", "STATE_VERSION", "Abandoned", "Agent", "AgentAutoAway",
-    "Assigned", "Cancelled", "Completed", "ConfigError", "ConflictError", "Effect",
-    "EscalationEngine", "EscalationError", "EscalationPolicy", "Guardrail", "Ledger",
-    "NotFoundError", "Offer", "OfferExpired", "OfferRescinded", "Queued", "Router", "RouterError",
-    "SimulationError", "StaffingError", "SwitchboardError", "Task", "TimeWentBackwardsError",
-    "TimedOut", "WrapUpStarted", "agents_for", "effect_from_dict", "erlang_a", "erlang_b",
-    "erlang_c", "errors", "load_config", "plan", "simulate", "to_millis",
+    "CHANNELS", "EFFECT_TYPES", "REPLAY_DEMO", "STATE_VERSION", "Abandoned", "Agent",
+    "AgentAutoAway", "Assigned", "Cancelled", "Completed", "ConfigError", "ConflictError",
+    "Effect", "EscalationEngine", "EscalationError", "EscalationPolicy", "Guardrail", "Ledger",
+    "NotFoundError", "Offer", "OfferExpired", "OfferRescinded", "PolicySet", "Queued", "Router",
+    "RouterError", "SimulationError", "StaffingError", "SwitchboardError", "Task",
+    "TimeWentBackwardsError", "TimedOut", "WorkflowError", "Workflows", "WrapUpStarted",
+    "agents_for", "check_policy", "effect_from_dict", "erlang_a", "erlang_b", "erlang_c",
+    "errors", "load_config", "plan", "replay", "simulate", "simulate_file", "to_millis",
+    "verify_plan",
 ]

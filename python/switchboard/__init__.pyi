@@ -16,14 +16,18 @@ from .errors import (
     StaffingError as StaffingError,
     SwitchboardError as SwitchboardError,
     TimeWentBackwardsError as TimeWentBackwardsError,
+    WorkflowError as WorkflowError,
 )
 
 TimeLike = Union[float, int, datetime, timedelta]
 ConfigLike = Union[None, Mapping[str, Any], str, os.PathLike[str]]
+PolicyLike = Union[Mapping[str, Any], str, os.PathLike[str]]
+AttrValue = Union[bool, int, float, str, list[str]]
 
 CHANNELS: tuple[str, ...]
 STATE_VERSION: int
 EFFECT_TYPES: dict[str, type[Effect]]
+REPLAY_DEMO: str
 
 def to_millis(t: TimeLike) -> int:
     """Seconds / datetime (Unix time, naive = UTC) / timedelta to the router's milliseconds."""
@@ -245,6 +249,71 @@ class Router:
     @classmethod
     def from_state(cls, state: str | Mapping[str, Any]) -> Router:
         """Rebuilds a router from export_state output."""
+    @classmethod
+    def from_policy(cls, policy: PolicySet | PolicyLike, format: str | None = None, *,
+                    add_pool: bool = True, first_agent_id: int = 1,
+                    now: TimeLike = 0.0) -> Router:
+        """A router from a policy set: settings, shares, names; with add_pool its pool
+        agents registered available."""
+
+def check_policy(policy: PolicyLike, format: str | None = None) -> dict[str, Any]:
+    """Errors (path, message), warnings (path, message, kind) and a summary, as
+    `switchboard check --json`."""
+
+class PolicySet:
+    """A routing policy set, read and validated (Rust ValidPolicy)."""
+
+    def __init__(self, policy: PolicyLike, format: str | None = None) -> None: ...
+    @property
+    def version(self) -> str:
+        """The version label."""
+    @property
+    def tenants(self) -> list[dict[str, Any]]:
+        """The tenants: id, name, sla_ms, answer_target, certified_only, share."""
+    @property
+    def workflows(self) -> dict[str, Any]:
+        """The resolved WorkflowSet."""
+    def router(self, *, add_pool: bool = True, first_agent_id: int = 1,
+               now: TimeLike = 0.0) -> Router:
+        """A new router from the policy."""
+    def apply_to(self, router: Router, workflows: Workflows, now: TimeLike) -> dict[str, Any]:
+        """Swaps the policy into a running router and workflows; the reload report."""
+
+class Workflows:
+    """Workflows (widening steps, exception rules) run next to a router."""
+
+    def __init__(self, router: Router, workflows: PolicySet | ConfigLike = None) -> None: ...
+    @classmethod
+    def from_policy(cls, router: Router, policy: PolicySet | PolicyLike,
+                    format: str | None = None) -> Workflows:
+        """The workflows of a policy set."""
+    def arrive(self, task: Task | Mapping[str, Any], task_type: str, now: TimeLike = 0.0, *,
+               attrs: Mapping[str, AttrValue] | None = None) -> list[Effect]:
+        """Routes a new task through its workflow; the router's effects."""
+    def poll_timeout(self) -> float | None:
+        """When to call handle_timeout next (seconds)."""
+    def handle_timeout(self, now: TimeLike) -> list[Effect]:
+        """Fires due timers, widenings and rules; the router's effects."""
+    def poll_effects(self) -> list[dict[str, Any]]:
+        """Drains step_entered, exception_fired and callback effects."""
+    def forget(self, task: int) -> None:
+        """Stops tracking a task."""
+    def reload(self, workflows: ConfigLike, now: TimeLike) -> dict[str, Any]:
+        """Swaps in a new WorkflowSet; the reload report."""
+    def task(self, task: int) -> dict[str, Any] | None:
+        """A tracked task's workflow state."""
+    @property
+    def tracked(self) -> int:
+        """Tasks tracked."""
+    @property
+    def workflows(self) -> dict[str, Any]:
+        """The WorkflowSet in force."""
+    def export_state(self) -> str:
+        """The tracked tasks as JSON."""
+    @classmethod
+    def from_state(cls, router: Router, workflows: PolicySet | ConfigLike,
+                   state: str | Mapping[str, Any]) -> Workflows:
+        """Resumes export_state output."""
 
 class EscalationPolicy:
     """An escalation policy configuration (Rust PolicyConfig)."""
@@ -293,6 +362,12 @@ class EscalationEngine:
     def metrics(self) -> dict[str, Any]:
         """Counters."""
 
+def replay(transcripts: str | os.PathLike[str] | Iterable[Mapping[str, Any]],
+           policy: EscalationPolicy | ConfigLike = None, *, guardrail: ConfigLike = None,
+           projected_wait: float = 60.0, sla: float = 60.0, staffed: bool = True,
+           in_hours: bool = True, show: str = "actions") -> dict[str, Any]:
+    """Escalation transcripts through a policy: decisions, summary (precision, recall), errors."""
+
 class Ledger:
     """SLA ledger."""
 
@@ -317,6 +392,10 @@ class Ledger:
 def simulate(scenario: ConfigLike, *, arrays: bool = True) -> dict[str, Any]:
     """Runs a scenario (GIL released); returns the report."""
 
+def simulate_file(path: str | os.PathLike[str], *, seed: int | None = None,
+                  arrays: bool = True) -> dict[str, Any]:
+    """Runs a scenario file and the policy it names (GIL released); returns the report."""
+
 def erlang_c(arrival_rate: float, aht: float, agents: Any, *, concurrency: int = 1,
              answer_within: float = 20.0) -> dict[str, Any]:
     """Erlang C measures (arrays for an array of agent counts)."""
@@ -337,6 +416,12 @@ def plan(forecast: Iterable[Mapping[str, Any]], *, interval: float = 1800.0,
          answer_within: float = 20.0, service_level: float = 0.8, model: str = "erlang_c",
          shrinkage: float = 0.0, definition: str = "abandons_missed") -> dict[str, Any]:
     """Interval staffing plan (GIL released)."""
+
+def verify_plan(forecast: Iterable[Mapping[str, Any]], *, interval: float = 1800.0,
+                answer_within: float = 20.0, service_level: float = 0.8,
+                model: str = "erlang_c", shrinkage: float = 0.0,
+                definition: str = "abandons_missed", verify: ConfigLike = None) -> dict[str, Any]:
+    """Interval plan verified (and corrected) by simulation (GIL released)."""
 
 def erlang_b(servers: int, load: float) -> float:
     """Erlang B blocking probability."""

@@ -16,6 +16,8 @@ from .errors import ConfigError
 
 TimeLike = Union[float, int, datetime, timedelta]
 ConfigLike = Union[None, Mapping[str, Any], str, "os.PathLike[str]"]
+PolicyLike = Union[Mapping[str, Any], str, "os.PathLike[str]"]
+AttrValue = Union[bool, int, float, str, list[str]]
 
 CHANNELS = ("voice", "chat", "email", "ticket", "social", "video", "callback", "outreach")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -59,19 +61,32 @@ def load_config(config: ConfigLike) -> dict[str, Any]:
         return {}
     if isinstance(config, Mapping):
         return dict(config)
-    if isinstance(config, os.PathLike) or (
-        isinstance(config, str) and "\n" not in config and config.strip()[:1] not in "{["
-        and config.lower().endswith((".json", ".toml"))
-    ):
+    if _is_path(config):
         path = Path(config)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as e:
-            raise ConfigError(f"cannot read {path}: {e}") from None
-        return _parse_text(text, toml=path.suffix.lower() == ".toml")
+        return _parse_text(_read(path), toml=path.suffix.lower() == ".toml")
     if isinstance(config, str):
         return _parse_text(config, toml=config.strip()[:1] != "{")
     raise ConfigError(f"invalid configuration {config!r}: expected dict, JSON/TOML string or path")
+
+
+def _is_path(config: Any) -> bool:
+    """A path-like, or a one-line string naming a .json/.toml file (not a document)."""
+    return isinstance(config, os.PathLike) or (
+        isinstance(config, str) and "\n" not in config and config.strip()[:1] not in "{["
+        and config.lower().endswith((".json", ".toml")))
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"cannot read {path}: {e}") from None
+
+
+def _path(p: Any, what: str) -> str:
+    if not isinstance(p, (str, os.PathLike)):
+        raise ConfigError(f"invalid {what} path {p!r}: expected str or os.PathLike")
+    return os.fspath(p)
 
 
 def _parse_text(text: str, toml: bool) -> dict[str, Any]:
@@ -533,6 +548,221 @@ class Router:
         text = state if isinstance(state, str) else _dumps(state)
         return cls(_native_router=_native.NativeRouter.from_state(text))
 
+    @classmethod
+    def from_policy(cls, policy: "PolicySet | PolicyLike", format: str | None = None, *,
+                    add_pool: bool = True, first_agent_id: int = 1,
+                    now: TimeLike = 0.0) -> "Router":
+        """A router built from a policy set (a :class:`PolicySet`, or what it reads): its router
+        settings and tenant shares, every declared name interned (tenants, skills and tags keep
+        the policy's ids), and with ``add_pool`` the declared pool's agents registered
+        ``"available"`` at ``now``, ids ``first_agent_id``, ``first_agent_id + 1``... group by
+        group. Raises ``ConfigError`` for an invalid policy."""
+        if not isinstance(policy, PolicySet):
+            policy = PolicySet(policy, format)
+        return policy.router(add_pool=add_pool, first_agent_id=first_agent_id, now=now)
+
+
+# ----------------------------------------------------------------------------- policies
+
+
+def _policy_text(policy: PolicyLike, format: str | None) -> tuple[str, str]:
+    """The document and its format ("toml"/"json") of a policy given as a dict, a TOML or JSON
+    string, or a path to a .toml/.json file; ``format`` overrides the guess."""
+    if format not in (None, "toml", "json"):
+        raise ConfigError(f"unknown policy format {format!r}: expected 'toml' or 'json'")
+    if isinstance(policy, Mapping):
+        return _dumps(dict(policy)), "json"
+    if _is_path(policy):
+        path = Path(policy)  # type: ignore[arg-type]
+        guess = {".toml": "toml", ".json": "json"}.get(path.suffix.lower())
+        return _read(path), format or guess or "toml"
+    if isinstance(policy, str):
+        return policy, format or ("json" if policy.strip()[:1] == "{" else "toml")
+    raise ConfigError(f"invalid policy {policy!r}: expected dict, TOML/JSON string or path")
+
+
+def check_policy(policy: PolicyLike, format: str | None = None) -> dict[str, Any]:
+    """Validates and analyses a policy set (tenants, skills, tags, workflows, shares, pool; see
+    docs/CONFIG.md) as ``switchboard check CONFIG --json`` does, without raising for problems:
+    returns ``{"errors": [{"path", "message"}...], "warnings": [{"path", "message", "kind"}...],
+    "summary": {"valid", "version", "tenants", "skills", "tags", "default_workflows",
+    "tenant_workflows", "errors", "warnings", "text"}}``. ``policy`` is a dict, a TOML or JSON
+    string (``format`` ``"toml"``/``"json"``, guessed when ``None``) or a path to a
+    ``.toml``/``.json`` file. Raises ``ConfigError`` only for a document that is not a policy
+    set at all (bad syntax, an unknown field)."""
+    text, fmt = _policy_text(policy, format)
+    return json.loads(_native.check_policy(text, fmt))
+
+
+class PolicySet:
+    """A routing policy set, read and validated (the Rust ``ValidPolicy``): router settings,
+    declared skills (a taxonomy), tags and tenants with their shares, default and per-tenant
+    workflows, the agent pool. ``policy`` is a dict, a TOML or JSON string (``format`` guessed
+    when ``None``) or a path to a ``.toml``/``.json`` file.
+
+    Raises ``ConfigError`` listing every problem, one per line with its path (e.g.
+    ``tenants[0].workflows.presale.steps[1].target: ...``); :func:`check_policy` returns them
+    instead, with the analysis warnings.
+    """
+
+    def __init__(self, policy: PolicyLike, format: str | None = None) -> None:
+        text, fmt = _policy_text(policy, format)
+        self._p = _native.NativePolicy(text, fmt)
+
+    def __repr__(self) -> str:
+        return f"PolicySet(version={self.version!r}, tenants={len(self.tenants)})"
+
+    @property
+    def version(self) -> str:
+        """The policy's version label."""
+        return self._p.version()
+
+    @property
+    def tenants(self) -> list[dict[str, Any]]:
+        """The tenants in declaration order: ``id``, ``name``, ``sla_ms``, ``answer_target``,
+        ``certified_only``, ``share`` (percentages resolved against the pool)."""
+        return json.loads(self._p.tenants())
+
+    @property
+    def workflows(self) -> dict[str, Any]:
+        """The resolved Rust ``WorkflowSet`` (``{"default": {...}, "tenants": {...}}``): a
+        certified-only tenant's targets require certification."""
+        return json.loads(self._p.workflows())
+
+    def router(self, *, add_pool: bool = True, first_agent_id: int = 1,
+               now: TimeLike = 0.0) -> Router:
+        """A new :class:`Router` with the policy's settings, shares and names; see
+        :meth:`Router.from_policy`."""
+        return Router(_native_router=self._p.router(add_pool, _id(first_agent_id, "agent"),
+                                                    to_millis(now)))
+
+    def apply_to(self, router: Router, workflows: "Workflows", now: TimeLike) -> dict[str, Any]:
+        """Swaps this policy into a running router and its :class:`Workflows` without losing a
+        task: new names are interned (existing ids never change), tenant shares are set by
+        tenant name, and the workflows are reloaded (waiting tasks keep their age and move to
+        the matching step). The router's other settings stay as created. Returns the reload
+        report (``moved``, ``orphaned``, ``deferred``, ``dropped``)."""
+        return json.loads(self._p.apply_to(router._r, workflows._w, to_millis(now)))
+
+
+# ----------------------------------------------------------------------------- workflows
+
+
+class Workflows:
+    """Runs workflows next to ``router`` (the Rust ``WorkflowEngine``): each task follows the
+    workflow of its tenant and task type, whose steps widen its target as it ages, and exception
+    rules (wait time, queue length) raise its priority, move, overflow, hand it to a bot, turn
+    it into a callback or send it to a fallback target.
+
+    ``workflows`` is a :class:`PolicySet` (its workflows) or a Rust ``WorkflowSet`` (dict, JSON/TOML
+    string or path: ``{"default": {type: workflow}, "tenants": {name: {type: workflow}}}``); its
+    names must already be known to ``router`` (:meth:`Router.from_policy` interns them).
+
+    The host loop: :meth:`arrive` new tasks instead of :meth:`Router.arrive`; call
+    :meth:`handle_timeout` at :meth:`poll_timeout` (it fires the router's timers too); drain
+    :meth:`poll_effects` (``step_entered``, ``exception_fired``, ``callback``); call
+    :meth:`forget` when a task completes. Other calls (accept, complete...) go to the router.
+    """
+
+    def __init__(self, router: Router, workflows: "PolicySet | ConfigLike" = None, *,
+                 _native_flows: Any = None) -> None:
+        self._router = router
+        if _native_flows is None:
+            _native_flows = _native.NativeWorkflows(_workflow_set(workflows), router._r)
+        self._w = _native_flows
+
+    def __repr__(self) -> str:
+        return f"Workflows(tracked={self.tracked}, task_types={sorted(self._task_types())})"
+
+    def _task_types(self) -> set[str]:
+        ws = self.workflows
+        return set(ws.get("default", {})).union(*ws.get("tenants", {}).values())
+
+    @classmethod
+    def from_policy(cls, router: Router, policy: "PolicySet | PolicyLike",
+                    format: str | None = None) -> "Workflows":
+        """The workflows of a policy set (a :class:`PolicySet`, or what it reads)."""
+        if not isinstance(policy, PolicySet):
+            policy = PolicySet(policy, format)
+        return cls(router, policy)
+
+    def arrive(self, task: Task | Mapping[str, Any], task_type: str, now: TimeLike = 0.0, *,
+               attrs: Mapping[str, AttrValue] | None = None) -> list[Effect]:
+        """Routes a new task through its tenant's workflow for ``task_type``: it enters the first
+        step its age has not passed (and whose ``skip_if`` does not hold) with that step's target
+        in place of its own requirements. ``attrs`` are the task attributes targets read
+        (``task.lang``...). Returns the router's effects. Raises ``WorkflowError`` when no
+        workflow fits or a target bound to the attributes does not compile, router errors as
+        :meth:`Router.arrive`."""
+        spec = task._spec(self._router) if isinstance(task, Task) else dict(task)
+        return _effects(self._w.arrive(self._router._r, to_millis(now), _dumps(spec),
+                                       task_type, _dumps(dict(attrs or {}))))
+
+    def poll_timeout(self) -> float | None:
+        """When (seconds) to call :meth:`handle_timeout` next: the earlier of the router's timers
+        and the workflows' deadlines, or ``None``."""
+        return _secs(self._w.poll_timeout(self._router._r))
+
+    def handle_timeout(self, now: TimeLike) -> list[Effect]:
+        """Fires the router's due timers, then every due widening and wait-time rule; returns the
+        router's effects."""
+        return _effects(self._w.handle_timeout(self._router._r, to_millis(now)))
+
+    def poll_effects(self) -> list[dict[str, Any]]:
+        """Drains what the host should know or do: ``{"type": "step_entered", "task", "workflow",
+        "step", "skipped"}``, ``exception_fired`` (``task``, ``rule``) and ``callback`` (the
+        task was cancelled: call the customer back)."""
+        return json.loads(self._w.poll_effects())
+
+    def forget(self, task: int) -> None:
+        """Stops tracking a task (call it when the task completes; gone tasks are also dropped
+        when met)."""
+        self._w.forget(_id(task, "task"))
+
+    def reload(self, workflows: ConfigLike, now: TimeLike) -> dict[str, Any]:
+        """Swaps in a new ``WorkflowSet``: waiting tasks keep their age and move to the matching
+        step of their new workflow. Returns the report (``moved``, ``orphaned``, ``deferred``,
+        ``dropped``); raises ``ConfigError`` (nothing changed) if the set does not compile. To
+        swap a whole policy (names and shares too) use :meth:`PolicySet.apply_to`."""
+        return json.loads(self._w.reload(self._router._r, to_millis(now),
+                                         _workflow_set(workflows)))
+
+    def task(self, task: int) -> dict[str, Any] | None:
+        """What the engine knows about a tracked task (``workflow``, ``step``, ``fired``...), or
+        ``None``."""
+        s = self._w.task(_id(task, "task"))
+        return None if s is None else json.loads(s)
+
+    @property
+    def tracked(self) -> int:
+        """Tasks tracked."""
+        return self._w.tracked()
+
+    @property
+    def workflows(self) -> dict[str, Any]:
+        """The ``WorkflowSet`` in force."""
+        return json.loads(self._w.workflows())
+
+    def export_state(self) -> str:
+        """The tracked tasks as a JSON string: save it with :meth:`Router.export_state` and
+        restore both together (:meth:`from_state`)."""
+        return self._w.export_state()
+
+    @classmethod
+    def from_state(cls, router: Router, workflows: "PolicySet | ConfigLike",
+                   state: str | Mapping[str, Any]) -> "Workflows":
+        """Resumes :meth:`export_state` output next to ``router`` (restored from the same
+        moment) under ``workflows`` (the set the tasks ran under)."""
+        text = state if isinstance(state, str) else _dumps(state)
+        return cls(router, _native_flows=_native.NativeWorkflows.from_state(
+            _workflow_set(workflows), router._r, text))
+
+
+def _workflow_set(workflows: "PolicySet | ConfigLike") -> str:
+    if isinstance(workflows, PolicySet):
+        return workflows._p.workflows()
+    return _dumps(load_config(workflows))
+
 
 # ----------------------------------------------------------------------------- escalation
 
@@ -634,6 +864,48 @@ class EscalationEngine:
         return json.loads(self._e.metrics())
 
 
+REPLAY_DEMO: str = _native.REPLAY_DEMO
+"""Six labelled demo conversations (JSON lines) for :func:`replay`, as ``switchboard replay
+--demo`` uses."""
+
+
+def replay(transcripts: "str | os.PathLike[str] | Iterable[Mapping[str, Any]]",
+           policy: EscalationPolicy | ConfigLike = None, *, guardrail: ConfigLike = None,
+           projected_wait: float = 60.0, sla: float = 60.0, staffed: bool = True,
+           in_hours: bool = True, show: str = "actions") -> dict[str, Any]:
+    """Replays conversation history through an escalation policy, as ``switchboard replay
+    --json`` does, to tune the policy on your own data (without the GIL).
+
+    ``transcripts`` is JSON lines text, a path to such a file, or an iterable of dicts: one
+    conversation each, ``{"id", "tenant", "needs_human_at", "events": [{"at_ms", "signal"}...]}``
+    where ``needs_human_at`` is the label (the 1-based customer turn at which a human was really
+    needed, or ``None``). The policy (default: the built-in one) sees a fixed load:
+    ``projected_wait`` against ``sla`` (seconds), ``staffed``, ``in_hours``.
+
+    Returns ``{"decisions": [...], "summary": {...}, "errors": [...]}``: the decisions ``show``
+    asks for (``"all"``, ``"actions"`` — those other than ``continue`` — or ``"summary"``:
+    none), the summary (``true_positive``... ``precision``, ``recall``, ``offset_histogram``,
+    ``early``/``on_time``/``late``, the engine's ``metrics``) and the messages of lines or
+    events that could not be replayed (skipped, counted in ``summary["errors"]``). Raises
+    ``ConfigError`` for an invalid policy or guardrail.
+    """
+    if isinstance(transcripts, os.PathLike) or (
+            isinstance(transcripts, str) and "\n" not in transcripts
+            and transcripts.strip()[:1] != "{"):
+        text = _read(Path(transcripts))
+    elif isinstance(transcripts, str):
+        text = transcripts
+    else:
+        text = "\n".join(_dumps(t) for t in transcripts)
+    if not isinstance(policy, EscalationPolicy):
+        policy = EscalationPolicy(policy)
+    load = {"projected_wait_ms": to_millis(projected_wait), "sla_ms": to_millis(sla),
+            "staffed": staffed, "in_hours": in_hours}
+    g = None if guardrail is None else _dumps(load_config(guardrail))
+    p = _dumps(policy.config) if policy.config else None
+    return json.loads(_native.replay(text, p, _dumps(load), g, show))
+
+
 # ----------------------------------------------------------------------------- ledger
 
 
@@ -695,7 +967,22 @@ def simulate(scenario: ConfigLike, *, arrays: bool = True) -> dict[str, Any]:
     """Runs a simulation scenario (dict, JSON/TOML string or path) to the end, without holding
     the GIL, and returns the report as a dict. With ``arrays`` and numpy installed, the report
     also has ``"series_arrays"``: each numeric series field as a numpy array."""
-    report: dict[str, Any] = json.loads(_native.simulate(_dumps(load_config(scenario))))
+    return _with_arrays(json.loads(_native.simulate(_dumps(load_config(scenario)))), arrays)
+
+
+def simulate_file(path: "str | os.PathLike[str]", *, seed: int | None = None,
+                  arrays: bool = True) -> dict[str, Any]:
+    """Runs a scenario file (JSON, or TOML by the ``.toml`` extension) as ``switchboard simulate``
+    does: a ``"policy"`` given as a file name is read relative to the scenario's directory, so
+    scenarios with workflow and bot streams run as written. ``seed`` overrides the scenario's.
+    Runs without the GIL; returns the report as :func:`simulate` does. Raises ``ConfigError``
+    for a file that cannot be read or parsed, or an invalid scenario or policy."""
+    if seed is not None:
+        seed = _id(seed, "seed")
+    return _with_arrays(json.loads(_native.simulate_file(_path(path, "scenario"), seed)), arrays)
+
+
+def _with_arrays(report: dict[str, Any], arrays: bool) -> dict[str, Any]:
     if arrays:
         try:
             import numpy as np
@@ -780,9 +1067,34 @@ def plan(forecast: Iterable[Mapping[str, Any]], *, interval: float = 1800.0,
     """Interval staffing plan. ``forecast`` rows: ``{"interval", "group", "contacts",
     "aht_secs"[, "patience_secs", "concurrency"]}``. Returns the Rust ``Plan`` as a dict
     (``cells`` and ``totals``); runs without the GIL."""
-    settings = {"interval_secs": interval, "model": model, "shrinkage": shrinkage,
-                "target": _target(answer_within, service_level, definition)}
+    settings = _plan_settings(interval, answer_within, service_level, model, shrinkage,
+                              definition)
     return json.loads(_native.plan(_dumps(list(forecast)), _dumps(settings)))
+
+
+def _plan_settings(interval: float, answer_within: float, service_level: float, model: str,
+                   shrinkage: float, definition: str) -> dict[str, Any]:
+    return {"interval_secs": interval, "model": model, "shrinkage": shrinkage,
+            "target": _target(answer_within, service_level, definition)}
+
+
+def verify_plan(forecast: Iterable[Mapping[str, Any]], *, interval: float = 1800.0,
+                answer_within: float = 20.0, service_level: float = 0.8,
+                model: str = "erlang_c", shrinkage: float = 0.0,
+                definition: str = "abandons_missed", verify: ConfigLike = None) -> dict[str, Any]:
+    """:func:`plan`, then checked with the simulator (the real router), as ``switchboard staff
+    plan --verify``: agents are added to the (interval, group) cells that miss the target in
+    simulation until they meet it. ``verify`` holds the Rust ``VerifySettings`` fields
+    (``overlap`` — a group to the other groups its agents can also serve —, ``replications``,
+    ``max_replications``, ``max_rounds``, ``seed``, ``z``, ``tolerance``...). ``interval`` must
+    be a whole number of minutes. Runs without the GIL; returns the Rust ``VerifiedPlan`` as a
+    dict (``plan``, ``cells`` with simulated service levels and verdicts, ``rounds``,
+    ``added``, ``met``...). Raises ``StaffingError`` as :func:`plan`, ``ConfigError`` for
+    input the simulator cannot model."""
+    settings = _plan_settings(interval, answer_within, service_level, model, shrinkage,
+                              definition)
+    v = None if verify is None else _dumps(load_config(verify))
+    return json.loads(_native.verify_plan(_dumps(list(forecast)), _dumps(settings), v))
 
 
 def erlang_b(servers: int, load: float) -> float:

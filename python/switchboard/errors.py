@@ -9,6 +9,7 @@ Hierarchy::
     │   ├── ConflictError               duplicate id, wrong agent, expired offer, bad task state
     │   └── TimeWentBackwardsError      a call carried a time earlier than one already seen
     ├── EscalationError                 the escalation engine refused a signal
+    ├── WorkflowError                   the workflow engine refused a task
     ├── StaffingError                   Erlang/staffing input invalid, unstable or unreachable
     └── SimulationError                 the simulator failed while running
 """
@@ -23,6 +24,7 @@ __all__ = [
     "ConflictError",
     "TimeWentBackwardsError",
     "EscalationError",
+    "WorkflowError",
     "StaffingError",
     "SimulationError",
 ]
@@ -33,7 +35,7 @@ class SwitchboardError(Exception):
 
 
 class ConfigError(SwitchboardError, ValueError):
-    """Invalid configuration, scenario, policy, saved state, time or JSON document."""
+    """Invalid configuration, scenario, policy, workflow set, saved state, time or JSON document."""
 
 
 class RouterError(SwitchboardError):
@@ -57,6 +59,11 @@ class TimeWentBackwardsError(RouterError):
 
 class EscalationError(SwitchboardError):
     """The escalation engine refused a signal; the conversation is unchanged."""
+
+
+class WorkflowError(SwitchboardError):
+    """The workflow engine refused a task: no workflow for its tenant and task type, or a step
+    target bound to its attributes does not compile. Router refusals keep their own classes."""
 
 
 class StaffingError(SwitchboardError):

@@ -4,7 +4,7 @@ from the Rust API; `cargo test --features python parity` checks Rust still agree
 import json
 
 import switchboard as sb
-from conftest import load
+from conftest import ROOT, load
 
 CHANNELS = sb.CHANNELS
 
@@ -118,6 +118,50 @@ def test_escalation_scenario_matches_rust():
             got.append({"error": str(err)})
     got.append({"metrics": e.metrics})
     assert got == want
+
+
+def test_workflow_scenario_matches_rust():
+    sc, want = load("workflow_scenario.json"), load("workflow_expected.json")
+    policy = sb.PolicySet(ROOT / sc["policy"])
+    r = sb.Router.from_policy(policy, first_agent_id=sc["first_agent_id"])
+    flows = sb.Workflows(r, policy)
+    offers: dict[int, sb.Offer] = {}  # the latest offer seen per task
+
+    def record(effects):
+        offers.update({e.task: e for e in effects if isinstance(e, sb.Offer)})
+        return {"effects": [e.to_dict() for e in effects], "flow": flows.poll_effects()}
+
+    got = []
+    for step in sc["steps"]:
+        now, op, task = step["at_ms"] / 1000, step["op"], step.get("task")
+        try:
+            if op == "arrive":
+                t = sb.Task(task["id"], task["tenant"], "chat",
+                            preferred_agent=task.get("preferred_agent"),
+                            value_tier=task.get("value_tier", 0))
+                got.append(record(flows.arrive(t, step["type"], now, attrs=step["attrs"])))
+            elif op == "accept":
+                o = offers[task]
+                got.append(record(r.accept(o.offer, o.agent, now)))
+            elif op == "complete":
+                effects = r.complete(task, now)
+                flows.forget(task)
+                got.append(record(effects))
+            else:  # run_until: fire every timer due by then (late ones at once)
+                ticks = []
+                while (t := flows.poll_timeout()) is not None and t <= now:
+                    t = max(t, r.now)
+                    tick = record(flows.handle_timeout(t))
+                    ticks.append(tick | {"at_ms": sb.to_millis(t)})
+                got.append({"ticks": ticks})
+        except sb.SwitchboardError as e:
+            got.append({"error": str(e)})
+    got.append({"tracked": flows.tracked, "state": json.loads(flows.export_state()),
+                "counters": r.counters})
+    for i, (g, w) in enumerate(zip(got, want)):
+        assert g == w, f"step {i}: {sc['steps'][i] if i < len(sc['steps']) else 'final'}"
+    assert got == want
+    assert any("ticks" in s and any(t["flow"] for t in s["ticks"]) for s in got), "widens"
 
 
 def test_simulation_matches_rust():

@@ -53,6 +53,7 @@
 
 #[cfg(feature = "charts")]
 pub mod chart;
+mod calendar;
 mod report;
 pub mod scenario;
 pub mod verify;

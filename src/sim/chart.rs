@@ -247,7 +247,7 @@ fn hour_label(x: &f64) -> String {
     // Ticks lie within the run (hours ≥ 0, far below u64::MAX minutes).
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     let minutes = (x.max(0.0) * 60.0).round() as u64;
-    if minutes % 60 == 0 {
+    if minutes.is_multiple_of(60) {
         format!("{}", minutes / 60)
     } else {
         format!("{}:{:02}", minutes / 60, minutes % 60)

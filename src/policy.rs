@@ -610,6 +610,53 @@ impl fmt::Display for Warning {
     }
 }
 
+/// Everything `switchboard check` says about a policy set: [`PolicySet::check`].
+///
+/// # Example
+/// ```
+/// use switchboard::policy::PolicySet;
+/// let p = PolicySet::from_json_str(r#"{"version": "7", "skills": [{"name": "returns"}],
+///     "workflows": {"refund": {"steps": [{"target": "has_skill(\"retruns\")"}]}}}"#).unwrap();
+/// let r = p.check();
+/// assert!(!r.summary.valid);
+/// assert_eq!(r.errors[0].path, "workflows.refund.steps[0].target");
+/// assert_eq!(r.summary.text, "1 error, 0 warnings");
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckReport {
+    /// Every validation error, with its path ([`PolicySet::validate`]).
+    pub errors: Vec<ConfigIssue>,
+    /// Every warning ([`PolicySet::analyze`]).
+    pub warnings: Vec<Warning>,
+    /// Counts and a one-line verdict.
+    pub summary: CheckSummary,
+}
+
+/// The counts of a [`CheckReport`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckSummary {
+    /// No errors.
+    pub valid: bool,
+    /// The policy's version label.
+    pub version: String,
+    /// Tenants declared.
+    pub tenants: usize,
+    /// Skills declared.
+    pub skills: usize,
+    /// Tags declared.
+    pub tags: usize,
+    /// Default workflows.
+    pub default_workflows: usize,
+    /// Workflows tenants override.
+    pub tenant_workflows: usize,
+    /// Errors.
+    pub errors: usize,
+    /// Warnings.
+    pub warnings: usize,
+    /// `ok: policy "7", 2 tenants, … ; 1 warning`, or `3 errors, 1 warning`.
+    pub text: String,
+}
+
 // ---------------------------------------------------------------------------------------------
 // The validated policy
 // ---------------------------------------------------------------------------------------------
@@ -873,8 +920,12 @@ impl ValidPolicy {
             for _ in 0..g.count {
                 let mut one = a.clone();
                 one.id = AgentId(id);
-                id += 1;
                 out.push(one);
+                // Ids past u64::MAX do not exist: the pool stops there.
+                let Some(next) = id.checked_add(1) else {
+                    return out;
+                };
+                id = next;
             }
         }
         out
@@ -2156,6 +2207,52 @@ fn effective_target(e: &Expr, tenant: Option<&str>, certified_only: bool) -> Exp
 }
 
 impl PolicySet {
+    /// Validates and analyses in one go: every error and warning, and a summary — what
+    /// `switchboard check` prints.
+    #[must_use]
+    pub fn check(&self) -> CheckReport {
+        let result = self.validate();
+        let warnings = self.analyze();
+        let errors = result.err().map_or_else(Vec::new, |e| e.issues);
+        let plural = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+        let tenant_workflows: usize = self.tenants.iter().map(|t| t.workflows.len()).sum();
+        let valid = errors.is_empty();
+        let text = if valid {
+            format!(
+                "ok: policy {:?}, {}, {}, {}, {} + {} tenant overrides; {}",
+                self.version,
+                plural(self.tenants.len(), "tenant"),
+                plural(self.skills.len(), "skill"),
+                plural(self.tags.len(), "tag"),
+                plural(self.workflows.len(), "default workflow"),
+                tenant_workflows,
+                plural(warnings.len(), "warning")
+            )
+        } else {
+            format!(
+                "{}, {}",
+                plural(errors.len(), "error"),
+                plural(warnings.len(), "warning")
+            )
+        };
+        CheckReport {
+            summary: CheckSummary {
+                valid,
+                version: self.version.clone(),
+                tenants: self.tenants.len(),
+                skills: self.skills.len(),
+                tags: self.tags.len(),
+                default_workflows: self.workflows.len(),
+                tenant_workflows,
+                errors: errors.len(),
+                warnings: warnings.len(),
+                text,
+            },
+            errors,
+            warnings,
+        }
+    }
+
     /// Static analysis: warnings about a policy that is valid but probably wrong. Runs on any
     /// policy (checks that need something invalid skip it); pool-based checks need a
     /// [`pool`](PolicySet::pool) with groups.

@@ -704,51 +704,6 @@ fn parse_policy(py: Python<'_>, text: &str, format: &str) -> PyResult<PolicySet>
     set.map_err(|e| raise(py, "ConfigError", format!("invalid policy: {e}")))
 }
 
-/// What `switchboard check CONFIG --json` prints for a policy set (`errors` with path and
-/// message, `warnings` with path, message and kind), plus a `summary`: the counts of the CLI's
-/// last line and that line itself (`text`, without the file name).
-fn check_report(policy: &PolicySet) -> serde_json::Value {
-    let result = policy.validate();
-    let warnings = policy.analyze();
-    let errors = result.as_ref().err().map_or(&[][..], |e| &e.issues[..]);
-    let plural = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
-    let tenant_flows: usize = policy.tenants.iter().map(|t| t.workflows.len()).sum();
-    let text = if result.is_ok() {
-        format!(
-            "ok: policy {:?}, {}, {}, {}, {} + {} tenant overrides; {}",
-            policy.version,
-            plural(policy.tenants.len(), "tenant"),
-            plural(policy.skills.len(), "skill"),
-            plural(policy.tags.len(), "tag"),
-            plural(policy.workflows.len(), "default workflow"),
-            tenant_flows,
-            plural(warnings.len(), "warning")
-        )
-    } else {
-        format!(
-            "{}, {}",
-            plural(errors.len(), "error"),
-            plural(warnings.len(), "warning")
-        )
-    };
-    serde_json::json!({
-        "errors": errors,
-        "warnings": warnings,
-        "summary": {
-            "valid": result.is_ok(),
-            "version": policy.version,
-            "tenants": policy.tenants.len(),
-            "skills": policy.skills.len(),
-            "tags": policy.tags.len(),
-            "default_workflows": policy.workflows.len(),
-            "tenant_workflows": tenant_flows,
-            "errors": errors.len(),
-            "warnings": warnings.len(),
-            "text": text,
-        },
-    })
-}
-
 /// Validates and analyses a policy set (`format` "toml" or "json") without the GIL; returns the
 /// JSON of `switchboard check --json` plus a summary. Raises `ConfigError` only when the text is
 /// not a policy set at all (the CLI prints no JSON then either).
@@ -756,7 +711,7 @@ fn check_report(policy: &PolicySet) -> serde_json::Value {
 #[pyo3(signature = (text, format="toml"))]
 fn check_policy(py: Python<'_>, text: &str, format: &str) -> PyResult<String> {
     let policy = parse_policy(py, text, format)?;
-    let report = py.detach(|| check_report(&policy));
+    let report = py.detach(|| policy.check());
     to_json(py, &report)
 }
 
@@ -1222,7 +1177,8 @@ mod tests {
     #[test]
     fn check_report_has_the_cli_shape() {
         let text = std::fs::read_to_string(fixture("policy_invalid.toml")).unwrap();
-        let report = check_report(&PolicySet::from_toml_str(&text).unwrap());
+        let report =
+            serde_json::to_value(PolicySet::from_toml_str(&text).unwrap().check()).unwrap();
         let first_workflow_error = report["errors"]
             .as_array()
             .unwrap()
@@ -1245,7 +1201,7 @@ mod tests {
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/configs/multibrand.toml"),
         )
         .unwrap();
-        let report = check_report(&PolicySet::from_toml_str(&ok).unwrap());
+        let report = serde_json::to_value(PolicySet::from_toml_str(&ok).unwrap().check()).unwrap();
         assert_eq!(report["errors"], json!([]));
         assert!(
             report["summary"]["text"]

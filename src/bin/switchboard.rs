@@ -390,53 +390,33 @@ fn check(path: &Path, strict: bool, json: bool) -> Result<(), String> {
         PolicySet::from_json_str(&text)
     }
     .map_err(|e| format!("{shown}: {e}"))?;
-    let result = policy.validate();
-    let warnings = policy.analyze();
-    let errors = result.as_ref().err().map_or(&[][..], |e| &e.issues[..]);
+    let report = policy.check();
     if json {
-        let out = serde_json::json!({ "errors": errors, "warnings": warnings });
         println!(
             "{}",
-            serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?
+            serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
         );
     } else {
-        for e in errors {
+        for e in &report.errors {
             eprintln!("error: {e}");
         }
-        for w in &warnings {
+        for w in &report.warnings {
             eprintln!("warning: {w}");
         }
     }
-    let plural = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
-    match &result {
-        Err(_) => Err(format!(
-            "{shown}: {}, {}",
-            plural(errors.len(), "error"),
-            plural(warnings.len(), "warning")
-        )),
-        Ok(valid) => {
-            let tenant_flows: usize = policy.tenants.iter().map(|t| t.workflows.len()).sum();
-            let summary = format!(
-                "{shown}: ok: policy {:?}, {}, {}, {}, {} + {} tenant overrides; {}",
-                valid.version(),
-                plural(policy.tenants.len(), "tenant"),
-                plural(policy.skills.len(), "skill"),
-                plural(policy.tags.len(), "tag"),
-                plural(policy.workflows.len(), "default workflow"),
-                tenant_flows,
-                plural(warnings.len(), "warning")
-            );
-            if strict && !warnings.is_empty() {
-                return Err(format!("{summary} (--strict)"));
-            }
-            if json {
-                eprintln!("{summary}");
-            } else {
-                println!("{summary}");
-            }
-            Ok(())
-        }
+    let summary = format!("{shown}: {}", report.summary.text);
+    if !report.summary.valid {
+        return Err(summary);
     }
+    if strict && !report.warnings.is_empty() {
+        return Err(format!("{summary} (--strict)"));
+    }
+    if json {
+        eprintln!("{summary}");
+    } else {
+        println!("{summary}");
+    }
+    Ok(())
 }
 
 fn staff(what: Staff) -> Result<(), String> {

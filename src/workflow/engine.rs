@@ -471,7 +471,9 @@ impl WorkflowEngine {
     }
 
     /// When to call [`handle_timeout`](Self::handle_timeout) next: the earlier of the router's
-    /// timers and the engine's deadlines.
+    /// timers and the engine's deadlines. A deadline can already be past (a task that entered a
+    /// step late, a change deferred while its task was offered): call `handle_timeout` with
+    /// `max(due, router.now())`, never with a time before the router's clock.
     #[must_use]
     pub fn poll_timeout<P: Policy>(&self, router: &Router<P>) -> Option<Time> {
         let own = self.deadlines.first().map(|&(t, _)| t);

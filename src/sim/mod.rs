@@ -51,9 +51,9 @@
 //! assert_eq!(out.report, run(&s).unwrap().report); // deterministic
 //! ```
 
+mod calendar;
 #[cfg(feature = "charts")]
 pub mod chart;
-mod calendar;
 mod report;
 pub mod scenario;
 pub mod verify;

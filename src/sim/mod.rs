@@ -79,9 +79,8 @@ use crate::{
 use rand::{RngExt, SeedableRng};
 use rand_distr::{Distribution, Exp, LogNormal, StandardNormal};
 use rand_pcg::Pcg64Mcg;
-use std::cmp::Reverse;
 use std::collections::BTreeMap;
-use std::collections::BinaryHeap;
+use calendar::Calendar;
 use std::sync::Arc;
 use thiserror::Error;
 
@@ -351,8 +350,8 @@ struct Sim<'a> {
     ledger: Ledger,
     rng: Pcg64Mcg,
     accept: Sampler,
-    heap: BinaryHeap<Reverse<(u64, u64, Kind)>>,
-    seq: u64,
+    /// Future events (FIFO among equal times).
+    heap: Calendar<Kind>,
     end: u64,
     /// End of the warm-up (contained conversations before it are not reported).
     warm: u64,
@@ -590,8 +589,7 @@ impl<'a> Sim<'a> {
             ledger: Ledger::new(sc.ledger.clone()),
             rng: Pcg64Mcg::seed_from_u64(sc.seed),
             accept: Sampler::new(&sc.accept_delay)?,
-            heap: BinaryHeap::new(),
-            seq: 0,
+            heap: Calendar::new(),
             end: secs_to_ms(sc.duration_hours * 3600.0),
             warm: secs_to_ms(sc.warmup_hours * 3600.0),
             tasks: Vec::new(),
@@ -623,8 +621,7 @@ impl<'a> Sim<'a> {
     }
 
     fn push(&mut self, t: u64, k: Kind) {
-        self.seq += 1;
-        self.heap.push(Reverse((t, self.seq, k)));
+        self.heap.push(t, k);
     }
 
     fn schedule_agents(&mut self) {
@@ -713,7 +710,7 @@ impl<'a> Sim<'a> {
     fn run(&mut self, mut progress: impl FnMut(f64)) -> Result<(), SimError> {
         let tick = (self.end / 100).max(1);
         let mut next_tick = tick;
-        while let Some(Reverse((t, _, kind))) = self.heap.pop() {
+        while let Some((t, kind)) = self.heap.pop() {
             if t > self.end {
                 break;
             }
@@ -1302,9 +1299,7 @@ impl<'a> Sim<'a> {
                         let ti = st.tenant_ix;
                         self.waiting[ti] -= 1;
                         let done = t.saturating_add(ts.service_ms);
-                        self.seq += 1;
-                        self.heap
-                            .push(Reverse((done, self.seq, Kind::Complete(task.0))));
+                        self.heap.push(done, Kind::Complete(task.0));
                         if bots {
                             work.push(Work::Wait(ti, st.tenant, t.saturating_sub(ts.created)));
                             if ts.conv != NONE {

@@ -76,11 +76,11 @@ use crate::{
     AgentId, AgentSpec, AgentState, CustomerProfile, Effect, OfferId, Priority, Requirements,
     Router, RouterError, TaskId, TaskSpec, TaskState, TenantId, Time,
 };
+use calendar::Calendar;
 use rand::{RngExt, SeedableRng};
 use rand_distr::{Distribution, Exp, LogNormal, StandardNormal};
 use rand_pcg::Pcg64Mcg;
 use std::collections::BTreeMap;
-use calendar::Calendar;
 use std::sync::Arc;
 use thiserror::Error;
 

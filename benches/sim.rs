@@ -8,6 +8,12 @@
 //!
 //! * `sim/sales_day` — the bundled 5-brand sales day (examples/scenarios/sales_day.json) through
 //!   the real router; throughput is simulated events per second. Quick mode simulates 2 hours.
+//! * `sim/sales_day_full` — the day at DESIGN.md §1 scale (examples/scenarios/sales_day_full.json:
+//!   550k human requests, 12.4k agents, 2.8 M events); the targets are ≥ 1 M events/s and
+//!   the whole day under 10 s. Quick mode simulates 1 hour.
+//! * `sim/workflow_day` — examples/scenarios/workflow_day.json: six brands' workflows in the real
+//!   workflow engine and bot conversations turn by turn through the real escalation engine (the
+//!   cost of running the engines, per simulated event). Quick mode simulates 1 hour.
 //! * `staffing/erlang_c_5000` — Erlang C for 5,000 agents at 4,900 Erlangs.
 //! * `staffing/erlang_a_5000` — Erlang A for the same, patience 120 s.
 //! * `staffing/agents_for_erlang_c_5000` — the fewest agents for 80/20 at 4,900 Erlangs.
@@ -23,26 +29,33 @@ fn quick() -> bool {
     std::env::var_os("SWITCHBOARD_BENCH_QUICK").is_some()
 }
 
-fn scenario() -> Scenario {
-    let mut s: Scenario =
-        serde_json::from_str(include_str!("../examples/scenarios/sales_day.json"))
-            .expect("scenario");
+/// A bundled scenario, cut to `quick_hours` in quick mode.
+fn scenario(file: &str, quick_hours: f64) -> Scenario {
+    let mut s = Scenario::from_path(format!(
+        "{}/examples/scenarios/{file}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .expect("scenario");
     if quick() {
-        s.duration_hours = 2.0;
+        s.duration_hours = quick_hours;
     }
     s
 }
 
 fn bench_sim(c: &mut Criterion) {
-    let sc = scenario();
-    let events = sim::run(&sc).expect("run").report.events;
     let mut g = c.benchmark_group("sim");
     g.sample_size(10);
-    g.measurement_time(Duration::from_secs(if quick() { 1 } else { 20 }));
-    g.throughput(Throughput::Elements(events));
-    g.bench_function("sales_day", |b| {
-        b.iter(|| black_box(sim::run(&sc).expect("run")))
-    });
+    for (name, file, quick_hours, secs) in [
+        ("sales_day", "sales_day.json", 2.0, 20),
+        ("sales_day_full", "sales_day_full.json", 1.0, 40),
+        ("workflow_day", "workflow_day.json", 1.0, 20),
+    ] {
+        let sc = scenario(file, quick_hours);
+        let events = sim::run(&sc).expect("run").report.events;
+        g.measurement_time(Duration::from_secs(if quick() { 1 } else { secs }));
+        g.throughput(Throughput::Elements(events));
+        g.bench_function(name, |b| b.iter(|| black_box(sim::run(&sc).expect("run"))));
+    }
     g.finish();
 }
 

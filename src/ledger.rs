@@ -31,7 +31,7 @@
 //! customer who asked and was refused is [`AiOutcome::Refused`], neither contained nor escalated)
 //! — the same rule as the escalation engine's [`Metrics`](crate::escalation::Metrics).
 //!
-//! Output is deterministic: rows are sorted by tenant, queue and interval (`BTreeMap`s, never
+//! Output is deterministic: rows are sorted by tenant, queue and interval, agents by id (never
 //! hash order).
 //!
 //! # Example
@@ -390,8 +390,9 @@ pub struct TaskRecord {
     pub outcome: Outcome,
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, PartialEq)]
 struct AgentBook {
+    agent: AgentId,
     state: AgentState,
     /// Time up to which `staffed_ms` and `busy_ms` are integrated.
     since: Time,
@@ -413,6 +414,25 @@ struct AgentBook {
 }
 
 impl AgentBook {
+    fn new(agent: AgentId) -> Self {
+        AgentBook {
+            agent,
+            state: AgentState::default(),
+            since: Time::default(),
+            staffed_ms: 0,
+            busy_ms: 0,
+            active: 0,
+            peak: 0,
+            slots: 0,
+            handle_ms: 0,
+            answered: 0,
+            csat_sum: 0.0,
+            csat_n: 0,
+            outreach: 0,
+            converted: 0,
+        }
+    }
+
     /// Integrates staffed and busy time up to `now`.
     fn advance(&mut self, now: Time) {
         if now <= self.since {
@@ -434,22 +454,112 @@ impl AgentBook {
     }
 }
 
+/// What the ledger knows of one task id: its latest record and its handling now.
+#[derive(Copy, Clone, Debug)]
+struct TaskSlot {
+    /// Index in `records` of the latest record (`NO_RECORD`: none).
+    rec: usize,
+    /// Answer time, while in service (`answered`).
+    answered_at: Time,
+    /// The agent book whose slot the task holds (`NO_BOOK`: none).
+    holder: u32,
+    answered: bool,
+}
+
+const NO_RECORD: usize = usize::MAX;
+const NO_BOOK: u32 = u32::MAX;
+/// Ids up to this far beyond twice the number of tasks (or agents) seen are kept in the dense
+/// table of an [`IdTable`].
+const DENSE_SLACK: u64 = 4096;
+
+impl TaskSlot {
+    const EMPTY: TaskSlot = TaskSlot {
+        rec: NO_RECORD,
+        answered_at: Time::ZERO,
+        holder: NO_BOOK,
+        answered: false,
+    };
+}
+
+/// A `u64` id → `V` map: a table indexed by the id for ids that are small next to the number of
+/// entries (the usual numbering from 0 or 1: no hashing, and neighbours in time sit together in
+/// cache), a hash map for the others. Unset entries read as `empty`. An id lives in one of the two
+/// for good: the map is asked first (when not empty), so an id filed there before the table grew
+/// past it is still found; the table never grows beyond twice the count the caller gives plus
+/// [`DENSE_SLACK`], whatever the ids.
+#[derive(Clone, Debug)]
+struct IdTable<V> {
+    dense: Vec<V>,
+    sparse: FxHashMap<u64, V>,
+    empty: V,
+}
+
+impl<V: Copy> IdTable<V> {
+    fn new(empty: V) -> Self {
+        IdTable {
+            dense: Vec::new(),
+            sparse: FxHashMap::default(),
+            empty,
+        }
+    }
+
+    /// The entry of `id`, if it was ever made (it may still read as `empty`).
+    #[inline]
+    fn get_mut(&mut self, id: u64) -> Option<&mut V> {
+        if !self.sparse.is_empty()
+            && let Some(v) = self.sparse.get_mut(&id)
+        {
+            return Some(v);
+        }
+        usize::try_from(id).ok().and_then(|i| self.dense.get_mut(i))
+    }
+
+    /// The entry of `id`, made `empty` if new; `count` (entries in use) bounds the table.
+    #[inline]
+    fn entry(&mut self, id: u64, count: usize) -> &mut V {
+        if !self.sparse.is_empty() && self.sparse.contains_key(&id) {
+            return self.sparse.entry(id).or_insert(self.empty);
+        }
+        let bound = (count as u64).saturating_mul(2).saturating_add(DENSE_SLACK);
+        match usize::try_from(id) {
+            Ok(i) if i < self.dense.len() || id < bound => {
+                if i >= self.dense.len() {
+                    self.dense.resize(i + 1, self.empty);
+                }
+                &mut self.dense[i]
+            }
+            _ => self.sparse.entry(id).or_insert(self.empty),
+        }
+    }
+}
+
 /// The SLA ledger. See the [module documentation](self).
 #[derive(Clone, Debug)]
 pub struct Ledger {
     config: LedgerConfig,
     interval_ms: u64,
     records: Vec<TaskRecord>,
-    /// Task → index in `records` of its latest record.
-    index: FxHashMap<TaskId, usize>,
-    /// Task → answer time, while in service.
-    answered_at: FxHashMap<TaskId, Time>,
-    /// Task → the agent whose slot it holds.
-    holding: FxHashMap<TaskId, AgentId>,
-    agents: BTreeMap<AgentId, AgentBook>,
-    /// AI conversations per tenant and interval start.
-    ai: BTreeMap<(TenantId, Time), AiCounts>,
+    /// Task → latest record, answer time while in service, and the agent slot it holds.
+    tasks: IdTable<TaskSlot>,
+    /// One book per agent, in order of first sight (sorted by id only for the report).
+    books: Vec<AgentBook>,
+    /// Agent → index in `books` (`NO_BOOK`: none yet).
+    book_of: IdTable<u32>,
+    /// AI conversations per tenant and interval start (sorted only for the report).
+    ai: FxHashMap<(TenantId, Time), AiCounts>,
     unknown_effects: u64,
+}
+
+/// The book of `agent` in `books`, created if new.
+#[inline]
+fn book(books: &mut Vec<AgentBook>, book_of: &mut IdTable<u32>, agent: AgentId) -> u32 {
+    let b = book_of.entry(agent.0, books.len());
+    if *b == NO_BOOK {
+        // More than 2^32 agents do not fit in memory.
+        *b = u32::try_from(books.len()).unwrap_or(NO_BOOK);
+        books.push(AgentBook::new(agent));
+    }
+    *b
 }
 
 impl Ledger {
@@ -462,11 +572,10 @@ impl Ledger {
             config,
             interval_ms,
             records: Vec::new(),
-            index: FxHashMap::default(),
-            answered_at: FxHashMap::default(),
-            holding: FxHashMap::default(),
-            agents: BTreeMap::new(),
-            ai: BTreeMap::new(),
+            tasks: IdTable::new(TaskSlot::EMPTY),
+            books: Vec::new(),
+            book_of: IdTable::new(NO_BOOK),
+            ai: FxHashMap::default(),
             unknown_effects: 0,
         }
     }
@@ -493,7 +602,8 @@ impl Ledger {
     /// task ends).
     pub fn arrival(&mut self, now: Time, a: Arrival) {
         let created = a.created_at.unwrap_or(now).min(now);
-        self.index.insert(a.task, self.records.len());
+        let n = self.records.len();
+        self.tasks.entry(a.task.0, n).rec = n;
         self.records.push(TaskRecord {
             task: a.task,
             tenant: a.tenant,
@@ -508,36 +618,67 @@ impl Ledger {
         });
     }
 
+    /// The latest record of `task`; an unknown task is counted in `unknown_effects`.
     fn rec(&mut self, task: TaskId) -> Option<&mut TaskRecord> {
-        match self.index.get(&task) {
-            Some(&i) => self.records.get_mut(i),
-            None => {
-                self.unknown_effects += 1;
-                None
-            }
+        let i = self.tasks.get_mut(task.0).map_or(NO_RECORD, |s| s.rec);
+        let r = self.records.get_mut(i);
+        if r.is_none() {
+            self.unknown_effects += 1;
         }
+        r
+    }
+
+    /// The book of `agent`, created if new.
+    fn book(&mut self, agent: AgentId) -> &mut AgentBook {
+        let b = book(&mut self.books, &mut self.book_of, agent);
+        &mut self.books[b as usize]
     }
 
     /// Records one router effect drained at `now`.
     pub fn observe(&mut self, now: Time, effect: &Effect) {
         match *effect {
             Effect::Assigned { task, agent, .. } => {
-                self.hold(now, task, agent);
-                let Some(r) = self.rec(task) else { return };
-                if r.fate == Fate::Waiting {
-                    r.fate = Fate::Answered(now.millis_since(r.created_at));
-                    r.agent = Some(agent);
-                    self.answered_at.insert(task, now);
-                    self.agents.entry(agent).or_default().answered += 1;
+                // `agent` takes a slot for `task` (a re-assignment after a requeue counts again).
+                let b = book(&mut self.books, &mut self.book_of, agent);
+                let slot = self.tasks.entry(task.0, self.records.len());
+                let released = std::mem::replace(&mut slot.holder, b);
+                if let Some(old) = self.books.get_mut(released as usize) {
+                    old.advance(now);
+                    old.active = old.active.saturating_sub(1);
+                }
+                let book = &mut self.books[b as usize];
+                book.advance(now);
+                book.active = book.active.saturating_add(1);
+                book.peak = book.peak.max(book.active);
+                match self.records.get_mut(slot.rec) {
+                    Some(r) => {
+                        if r.fate == Fate::Waiting {
+                            r.fate = Fate::Answered(now.millis_since(r.created_at));
+                            r.agent = Some(agent);
+                            slot.answered_at = now;
+                            slot.answered = true;
+                            book.answered += 1;
+                        }
+                    }
+                    None => self.unknown_effects += 1,
                 }
             }
             Effect::WrapUpStarted { task, agent, .. } | Effect::Completed { task, agent } => {
-                if let Some(start) = self.answered_at.remove(&task) {
-                    let ms = now.millis_since(start);
-                    if let Some(r) = self.rec(task) {
-                        r.handle_ms = Some(ms);
+                let Some(slot) = self.tasks.get_mut(task.0) else {
+                    return;
+                };
+                if slot.answered {
+                    slot.answered = false;
+                    let ms = now.millis_since(slot.answered_at);
+                    match self.records.get_mut(slot.rec) {
+                        Some(r) => r.handle_ms = Some(ms),
+                        None => self.unknown_effects += 1,
                     }
-                    self.agents.entry(agent).or_default().handle_ms += ms;
+                    let b = match self.books.get(slot.holder as usize) {
+                        Some(h) if h.agent == agent => slot.holder,
+                        _ => book(&mut self.books, &mut self.book_of, agent),
+                    };
+                    self.books[b as usize].handle_ms += ms;
                 }
                 if matches!(effect, Effect::Completed { .. }) {
                     self.release(now, task);
@@ -560,23 +701,14 @@ impl Ledger {
         }
     }
 
-    /// `agent` takes a slot for `task` (a re-assignment after a requeue counts again).
-    fn hold(&mut self, now: Time, task: TaskId, agent: AgentId) {
-        self.release(now, task);
-        let b = self.agents.entry(agent).or_default();
-        b.advance(now);
-        b.active = b.active.saturating_add(1);
-        b.peak = b.peak.max(b.active);
-        self.holding.insert(task, agent);
-    }
-
     /// The slot `task` held, if any, is free.
     fn release(&mut self, now: Time, task: TaskId) {
-        if let Some(agent) = self.holding.remove(&task)
-            && let Some(b) = self.agents.get_mut(&agent)
-        {
-            b.advance(now);
-            b.active = b.active.saturating_sub(1);
+        if let Some(slot) = self.tasks.get_mut(task.0) {
+            let held = std::mem::replace(&mut slot.holder, NO_BOOK);
+            if let Some(b) = self.books.get_mut(held as usize) {
+                b.advance(now);
+                b.active = b.active.saturating_sub(1);
+            }
         }
     }
 
@@ -590,7 +722,7 @@ impl Ledger {
 
     /// Records an agent's presence change (for occupancy: staffed time is time not `Offline`).
     pub fn agent_state(&mut self, now: Time, agent: AgentId, state: AgentState) {
-        let b = self.agents.entry(agent).or_default();
+        let b = self.book(agent);
         b.advance(now);
         b.state = state;
     }
@@ -618,7 +750,7 @@ impl Ledger {
     /// ```
     pub fn agent_capacity(&mut self, agent: AgentId, capacity: Capacity) {
         let slots = capacity.0.iter().map(|&c| u32::from(c)).sum();
-        self.agents.entry(agent).or_default().slots = slots;
+        self.book(agent).slots = slots;
     }
 
     /// Records a host-reported outcome, attributed to the task's tenant and answering agent.
@@ -635,7 +767,7 @@ impl Ledger {
         }
         let (agent, outreach) = (r.agent, r.outreach);
         if let Some(a) = agent {
-            let b = self.agents.entry(a).or_default();
+            let b = self.book(a);
             if let Some(c) = outcome.csat
                 && c.is_finite()
             {
@@ -689,13 +821,16 @@ impl Ledger {
     /// The report as of `now` (agents still staffed are counted up to `now`).
     #[must_use]
     pub fn report(&self, now: Time) -> LedgerReport {
-        let mut rows: BTreeMap<(TenantId, Option<QueueId>, Time), Acc> = BTreeMap::new();
+        // Hashed while counting, sorted once for the output.
+        let mut rows: FxHashMap<(TenantId, Option<QueueId>, Time), Acc> = FxHashMap::default();
         let mut tenants: BTreeMap<TenantId, Acc> = BTreeMap::new();
         for r in &self.records {
             let k = (r.tenant, r.queue, self.interval_of(r.created_at));
             rows.entry(k).or_default().add(r);
             tenants.entry(r.tenant).or_default().add(r);
         }
+        let mut rows: Vec<_> = rows.into_iter().collect();
+        rows.sort_unstable_by_key(|&(k, _)| k);
         let def = self.config.definition;
         let intervals = rows
             .into_iter()
@@ -705,10 +840,12 @@ impl Ledger {
             .into_iter()
             .map(|(tenant, acc)| acc.finish(tenant, None, None, def))
             .collect();
-        let agents = self
-            .agents
-            .iter()
-            .map(|(&agent, b)| {
+        let mut books: Vec<&AgentBook> = self.books.iter().collect();
+        books.sort_unstable_by_key(|b| b.agent);
+        let agents = books
+            .into_iter()
+            .map(|b| {
+                let agent = b.agent;
                 let mut b = b.clone();
                 b.advance(now);
                 let capacity = b.capacity();
@@ -728,10 +865,11 @@ impl Ledger {
                 }
             })
             .collect();
+        let mut ai_rows: Vec<(&(TenantId, Time), &AiCounts)> = self.ai.iter().collect();
+        ai_rows.sort_unstable_by_key(|&(&k, _)| k);
         let mut ai_totals: BTreeMap<TenantId, AiCounts> = BTreeMap::new();
-        let ai = self
-            .ai
-            .iter()
+        let ai = ai_rows
+            .into_iter()
             .map(|(&(tenant, start), c)| {
                 ai_totals.entry(tenant).or_default().merge(c);
                 c.finish(tenant, Some(start))
@@ -765,9 +903,7 @@ impl Ledger {
                 let mut per: BTreeMap<Time, (Acc, Vec<TaskId>)> = BTreeMap::new();
                 for r in self.records.iter().filter(|r| r.tenant == tenant) {
                     let e = per.entry(self.interval_of(r.created_at)).or_default();
-                    let mut r2 = r.clone();
-                    r2.sla_ms = within_ms;
-                    e.0.add(&r2);
+                    e.0.add_judged(r, within_ms);
                     let met = match r.fate {
                         Fate::Answered(w) => w <= within_ms,
                         Fate::Abandoned(w) => {
@@ -930,18 +1066,23 @@ struct Acc {
 
 impl Acc {
     fn add(&mut self, r: &TaskRecord) {
+        self.add_judged(r, r.sla_ms);
+    }
+
+    /// Adds `r` judged against `sla_ms` instead of its own target.
+    fn add_judged(&mut self, r: &TaskRecord, sla_ms: u64) {
         self.offered += 1;
         match r.fate {
             Fate::Waiting => self.waiting += 1,
             Fate::Answered(w) => {
                 self.answered += 1;
-                self.answered_within += u64::from(w <= r.sla_ms);
+                self.answered_within += u64::from(w <= sla_ms);
                 self.wait_sum_ms += w;
                 self.waits.push(w);
             }
             Fate::Abandoned(w) => {
                 self.abandoned += 1;
-                self.abandoned_within += u64::from(w <= r.sla_ms);
+                self.abandoned_within += u64::from(w <= sla_ms);
             }
             Fate::TimedOut(_) => self.timed_out += 1,
             Fate::Cancelled(_) => self.cancelled += 1,
@@ -968,15 +1109,7 @@ impl Acc {
         start: Option<Time>,
         def: SlDefinition,
     ) -> IntervalStats {
-        self.waits.sort_unstable();
-        let pct = |p: f64| -> Option<f64> {
-            if self.waits.is_empty() {
-                return None;
-            }
-            // Nearest rank.
-            let rank = ((p * self.waits.len() as f64).ceil() as usize).clamp(1, self.waits.len());
-            Some(self.waits[rank - 1] as f64 / 1000.0)
-        };
+        let [p50, p90, p99] = percentiles(&mut self.waits, [0.5, 0.9, 0.99]);
         // Cancelled and still-waiting contacts are not judged; timed-out ones count as abandons.
         let judged = (self.offered - self.cancelled - self.waiting) as f64;
         let abandoned = (self.abandoned + self.timed_out) as f64;
@@ -1003,9 +1136,9 @@ impl Acc {
             abandon_rate: (judged > 0.0).then(|| abandoned / judged),
             asa_secs: (self.answered > 0)
                 .then(|| self.wait_sum_ms as f64 / 1000.0 / self.answered as f64),
-            wait_p50_secs: pct(0.5),
-            wait_p90_secs: pct(0.9),
-            wait_p99_secs: pct(0.99),
+            wait_p50_secs: p50,
+            wait_p90_secs: p90,
+            wait_p99_secs: p99,
             aht_secs: (self.handled > 0)
                 .then(|| self.handle_sum_ms as f64 / 1000.0 / self.handled as f64),
             csat_avg: (self.csat_n > 0).then(|| self.csat_sum / self.csat_n as f64),
@@ -1014,6 +1147,35 @@ impl Acc {
             converted: self.converted,
         }
     }
+}
+
+/// Nearest-rank percentiles of `v` (in s, `v` in ms), `ps` ascending in `[0, 1]`; `None` when `v`
+/// is empty. Leaves `v` partly reordered.
+///
+/// The value at a rank is the same as in the sorted slice; selection finds it in linear time,
+/// from the highest rank down, each search within the part left of the one before (which holds
+/// exactly the smaller ranks).
+#[allow(clippy::cast_precision_loss)]
+fn percentiles<const N: usize>(v: &mut [u64], ps: [f64; N]) -> [Option<f64>; N] {
+    let mut out = [None; N];
+    let mut end = v.len();
+    for (o, &p) in out.iter_mut().zip(&ps).rev() {
+        if v.is_empty() {
+            break;
+        }
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let rank = ((p * v.len() as f64).ceil() as usize).clamp(1, v.len());
+        let i = rank - 1;
+        // Ranks only go down, so `i < end` unless two percentiles share a rank.
+        let k = if i < end {
+            *v[..end].select_nth_unstable(i).1
+        } else {
+            v[i]
+        };
+        end = i;
+        *o = Some(k as f64 / 1000.0);
+    }
+    out
 }
 
 /// Measures of one tenant (and queue, and interval — or the whole run).
@@ -1135,4 +1297,358 @@ pub struct AiStats {
     pub containment: Option<f64>,
     /// Escalated ÷ conversations (hand-off rate).
     pub escalation_rate: Option<f64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{OfferId, QueueReason};
+    use proptest::prelude::*;
+
+    /// The ledger as it was before per-task state moved into one table and agent books into a
+    /// `Vec`: four maps keyed by task or agent id. The model for the property test below.
+    #[derive(Default)]
+    struct Model {
+        records: Vec<TaskRecord>,
+        index: BTreeMap<TaskId, usize>,
+        answered_at: BTreeMap<TaskId, Time>,
+        holding: BTreeMap<TaskId, AgentId>,
+        agents: BTreeMap<AgentId, AgentBook>,
+        ai: BTreeMap<(TenantId, Time), AiCounts>,
+        unknown_effects: u64,
+    }
+
+    impl Model {
+        fn book(&mut self, a: AgentId) -> &mut AgentBook {
+            self.agents.entry(a).or_insert_with(|| AgentBook::new(a))
+        }
+        fn rec(&mut self, task: TaskId) -> Option<&mut TaskRecord> {
+            match self.index.get(&task) {
+                Some(&i) => self.records.get_mut(i),
+                None => {
+                    self.unknown_effects += 1;
+                    None
+                }
+            }
+        }
+        fn arrival(&mut self, now: Time, a: &Arrival, default_sla: u64) {
+            self.index.insert(a.task, self.records.len());
+            self.records.push(TaskRecord {
+                task: a.task,
+                tenant: a.tenant,
+                queue: a.queue,
+                created_at: a.created_at.unwrap_or(now).min(now),
+                sla_ms: a.sla_ms.unwrap_or(default_sla),
+                outreach: a.outreach,
+                fate: Fate::Waiting,
+                agent: None,
+                handle_ms: None,
+                outcome: Outcome::default(),
+            });
+        }
+        fn release(&mut self, now: Time, task: TaskId) {
+            if let Some(agent) = self.holding.remove(&task)
+                && let Some(b) = self.agents.get_mut(&agent)
+            {
+                b.advance(now);
+                b.active = b.active.saturating_sub(1);
+            }
+        }
+        fn end(&mut self, now: Time, task: TaskId, fate: fn(u64) -> Fate) {
+            if let Some(r) = self.rec(task)
+                && r.fate == Fate::Waiting
+            {
+                r.fate = fate(now.millis_since(r.created_at));
+            }
+        }
+        fn observe(&mut self, now: Time, effect: &Effect) {
+            match *effect {
+                Effect::Assigned { task, agent, .. } => {
+                    self.release(now, task);
+                    let b = self.book(agent);
+                    b.advance(now);
+                    b.active = b.active.saturating_add(1);
+                    b.peak = b.peak.max(b.active);
+                    self.holding.insert(task, agent);
+                    let Some(r) = self.rec(task) else { return };
+                    if r.fate == Fate::Waiting {
+                        r.fate = Fate::Answered(now.millis_since(r.created_at));
+                        r.agent = Some(agent);
+                        self.answered_at.insert(task, now);
+                        self.book(agent).answered += 1;
+                    }
+                }
+                Effect::WrapUpStarted { task, agent, .. } | Effect::Completed { task, agent } => {
+                    if let Some(start) = self.answered_at.remove(&task) {
+                        let ms = now.millis_since(start);
+                        if let Some(r) = self.rec(task) {
+                            r.handle_ms = Some(ms);
+                        }
+                        self.book(agent).handle_ms += ms;
+                    }
+                    if matches!(effect, Effect::Completed { .. }) {
+                        self.release(now, task);
+                    }
+                }
+                Effect::Queued { task, .. } => self.release(now, task),
+                Effect::Abandoned { task } => {
+                    self.release(now, task);
+                    self.end(now, task, Fate::Abandoned);
+                }
+                Effect::TimedOut { task } => {
+                    self.release(now, task);
+                    self.end(now, task, Fate::TimedOut);
+                }
+                Effect::Cancelled { task } => {
+                    self.release(now, task);
+                    self.end(now, task, Fate::Cancelled);
+                }
+                _ => {}
+            }
+        }
+        fn outcome(&mut self, task: TaskId, o: Outcome) {
+            let Some(r) = self.rec(task) else { return };
+            if let Some(c) = o.csat
+                && c.is_finite()
+            {
+                r.outcome.csat = Some(c);
+            }
+            if o.converted.is_some() {
+                r.outcome.converted = o.converted;
+            }
+            let (agent, outreach) = (r.agent, r.outreach);
+            if let Some(a) = agent {
+                let b = self.book(a);
+                if let Some(c) = o.csat
+                    && c.is_finite()
+                {
+                    b.csat_sum += c;
+                    b.csat_n += 1;
+                }
+                if outreach && o.converted.is_some() {
+                    b.outreach += 1;
+                    b.converted += u64::from(o.converted == Some(true));
+                }
+            }
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Arrival(u64, u32, bool),
+        Assigned(u64, u64),
+        WrapUp(u64, u64),
+        Completed(u64, u64),
+        Queued(u64),
+        Abandoned(u64),
+        TimedOut(u64),
+        Cancelled(u64),
+        State(u64, u8),
+        Capacity(u64, u8),
+        Outcome(u64, u8, Option<bool>),
+        Ai(u32, u8),
+        Wait(u64),
+    }
+
+    /// Task ids: small (the dense table), around the table's initial bound (some filed in the
+    /// map, then covered by the table as it grows), and huge.
+    fn task() -> impl Strategy<Value = u64> {
+        prop_oneof![
+            0u64..8,
+            (DENSE_SLACK - 4)..(DENSE_SLACK + 12),
+            (0u64..4).prop_map(|k| (1 << 40) + k),
+            (0u64..2).prop_map(|k| u64::MAX - k),
+        ]
+    }
+
+    /// Agent ids: small, around the table's initial bound, and huge.
+    fn agent() -> impl Strategy<Value = u64> {
+        prop_oneof![
+            4 => 0u64..4,
+            2 => (DENSE_SLACK - 2)..(DENSE_SLACK + 6),
+            1 => Just(u64::MAX),
+        ]
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => (task(), 0u32..2, any::<bool>()).prop_map(|(t, n, o)| Op::Arrival(t, n, o)),
+            4 => (task(), agent()).prop_map(|(t, a)| Op::Assigned(t, a)),
+            1 => (task(), agent()).prop_map(|(t, a)| Op::WrapUp(t, a)),
+            3 => (task(), agent()).prop_map(|(t, a)| Op::Completed(t, a)),
+            1 => task().prop_map(Op::Queued),
+            1 => task().prop_map(Op::Abandoned),
+            1 => task().prop_map(Op::TimedOut),
+            1 => task().prop_map(Op::Cancelled),
+            1 => (agent(), 0u8..3).prop_map(|(a, s)| Op::State(a, s)),
+            1 => (agent(), 0u8..4).prop_map(|(a, c)| Op::Capacity(a, c)),
+            2 => (task(), 0u8..6, proptest::option::of(any::<bool>()))
+                .prop_map(|(t, c, v)| Op::Outcome(t, c, v)),
+            1 => (0u32..2, 0u8..3).prop_map(|(n, o)| Op::Ai(n, o)),
+            3 => (0u64..400_000).prop_map(Op::Wait),
+        ]
+    }
+
+    fn replay(ops: &[Op]) {
+        let mut ledger = Ledger::new(LedgerConfig::default());
+        let mut model = Model::default();
+        let mut now = Time::ZERO;
+        for (i, op) in (1u64..).zip(ops) {
+            let mut effect = None;
+            match *op {
+                Op::Arrival(t, n, outreach) => {
+                    let mut a = Arrival::new(TaskId(t), TenantId(n)).sla_ms(20_000);
+                    a.outreach = outreach;
+                    ledger.arrival(now, a.clone());
+                    model.arrival(now, &a, ledger.config().default_sla_ms);
+                }
+                Op::Assigned(t, a) => {
+                    effect = Some(Effect::Assigned {
+                        task: TaskId(t),
+                        agent: AgentId(a),
+                        offer: OfferId(i),
+                    });
+                }
+                Op::WrapUp(t, a) => {
+                    effect = Some(Effect::WrapUpStarted {
+                        task: TaskId(t),
+                        agent: AgentId(a),
+                        until: now,
+                    });
+                }
+                Op::Completed(t, a) => {
+                    effect = Some(Effect::Completed {
+                        task: TaskId(t),
+                        agent: AgentId(a),
+                    });
+                }
+                Op::Queued(t) => {
+                    effect = Some(Effect::Queued {
+                        task: TaskId(t),
+                        queue: QueueId(0),
+                        reason: QueueReason::AgentOffline,
+                    });
+                }
+                Op::Abandoned(t) => effect = Some(Effect::Abandoned { task: TaskId(t) }),
+                Op::TimedOut(t) => effect = Some(Effect::TimedOut { task: TaskId(t) }),
+                Op::Cancelled(t) => effect = Some(Effect::Cancelled { task: TaskId(t) }),
+                Op::State(a, s) => {
+                    let s = [AgentState::Available, AgentState::Away, AgentState::Offline]
+                        [usize::from(s)];
+                    ledger.agent_state(now, AgentId(a), s);
+                    let b = model.book(AgentId(a));
+                    b.advance(now);
+                    b.state = s;
+                }
+                Op::Capacity(a, c) => {
+                    let cap = Capacity::default().with(Channel::Chat, u16::from(c));
+                    ledger.agent_capacity(AgentId(a), cap);
+                    model.book(AgentId(a)).slots = u32::from(c);
+                }
+                Op::Outcome(t, c, converted) => {
+                    let o = Outcome {
+                        csat: (c < 5).then_some(f64::from(c)),
+                        converted,
+                    };
+                    ledger.outcome(TaskId(t), o);
+                    model.outcome(TaskId(t), o);
+                }
+                Op::Ai(n, o) => {
+                    let o = [
+                        AiOutcome::Contained,
+                        AiOutcome::Escalated,
+                        AiOutcome::Refused,
+                    ][usize::from(o)];
+                    ledger.ai_conversation(now, TenantId(n), o);
+                    let k = (TenantId(n), ledger.interval_of(now));
+                    model.ai.entry(k).or_default().add(o);
+                }
+                Op::Wait(ms) => now = Time(now.0 + ms),
+            }
+            if let Some(e) = effect {
+                ledger.observe(now, &e);
+                model.observe(now, &e);
+            }
+        }
+        assert_eq!(ledger.records(), &model.records[..]);
+        assert_eq!(ledger.unknown_effects(), model.unknown_effects);
+        let mut books = ledger.books.clone();
+        books.sort_by_key(|b| b.agent);
+        let want: Vec<AgentBook> = model.agents.values().cloned().collect();
+        assert_eq!(books, want);
+        let mut ai: Vec<_> = ledger.ai.iter().map(|(&k, &c)| (k, c)).collect();
+        ai.sort_by_key(|&(k, _)| k);
+        let want: Vec<_> = model.ai.iter().map(|(&k, &c)| (k, c)).collect();
+        assert_eq!(ai, want);
+        let report = ledger.report(now);
+        let ids: Vec<AgentId> = report.agents.iter().map(|a| a.agent).collect();
+        assert_eq!(ids, model.agents.keys().copied().collect::<Vec<_>>());
+        assert!(
+            report
+                .ai
+                .windows(2)
+                .all(|w| (w[0].tenant, w[0].interval_start) < (w[1].tenant, w[1].interval_start))
+        );
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
+        /// Any sequence of calls, with task and agent ids reused, unknown and huge, leaves the
+        /// same records, books and counts as the map-based model.
+        #[test]
+        fn matches_the_map_based_model(ops in proptest::collection::vec(op(), 0..300)) {
+            replay(&ops);
+        }
+    }
+
+    proptest! {
+        /// Selection gives the same nearest-rank percentiles as sorting.
+        #[test]
+        fn percentiles_match_sorting(
+            mut v in proptest::collection::vec(0u64..50, 0..200),
+            mut ps in proptest::collection::vec(0.0f64..=1.0, 1..4),
+        ) {
+            ps.sort_by(f64::total_cmp);
+            let mut sorted = v.clone();
+            sorted.sort_unstable();
+            #[allow(clippy::cast_precision_loss)]
+            let want: Vec<Option<f64>> = ps.iter().map(|&p| {
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len().max(1));
+                sorted.get(rank - 1).map(|&w| w as f64 / 1000.0)
+            }).collect();
+            let got = match ps[..] {
+                [a] => percentiles(&mut v, [a]).to_vec(),
+                [a, b] => percentiles(&mut v, [a, b]).to_vec(),
+                [a, b, c] => percentiles(&mut v, [a, b, c]).to_vec(),
+                _ => unreachable!(),
+            };
+            prop_assert_eq!(got, want);
+        }
+    }
+
+    #[test]
+    fn an_id_filed_in_the_map_is_found_after_the_table_grows_past_it() {
+        let mut l = Ledger::new(LedgerConfig::default());
+        let late = TaskId(DENSE_SLACK + 10);
+        l.arrival(Time::ZERO, Arrival::new(late, TenantId(0)));
+        assert!(l.tasks.sparse.contains_key(&late.0));
+        for t in 0..20 {
+            l.arrival(
+                Time::ZERO,
+                Arrival::new(TaskId(DENSE_SLACK + 20 + t), TenantId(0)),
+            );
+        }
+        assert!(l.tasks.dense.len() > (DENSE_SLACK + 10) as usize);
+        l.observe(
+            Time::from_secs(5),
+            &Effect::Assigned {
+                task: late,
+                agent: AgentId(1),
+                offer: OfferId(1),
+            },
+        );
+        assert_eq!(l.records()[0].fate, Fate::Answered(5_000));
+        assert_eq!(l.unknown_effects(), 0);
+    }
 }

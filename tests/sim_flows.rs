@@ -425,3 +425,40 @@ fn invalid_combinations_name_the_field() {
     assert_eq!(g.kind, switchboard::AgentKind::Bot);
     assert_eq!(g.channels[&Channel::Chat], 500);
 }
+
+/// A workflow's callback rule and the escalation engine's pending-human timeout can fall due at
+/// the same millisecond for one request: it is withdrawn and called back once (found by the
+/// `scenario` fuzz target).
+#[test]
+fn one_callback_when_workflow_and_engine_time_out_together() {
+    let p = r#"{
+      "version": "t3",
+      "skills": [{"name": "support"}, {"name": "rare"}],
+      "tenants": [{"name": "acme"}],
+      "workflows": {"chat": {
+        "steps": [{"target": "skill(\"rare\") >= 9"}],
+        "exceptions": [{"name": "call back", "when": {"wait_over_ms": 60000}, "action": "callback"}]
+      }}
+    }"#;
+    let mut sc = bot_scenario(
+        BotModel {
+            ask_human: 1.0,
+            ..calm()
+        },
+        r#"{"version": "e4", "pending": {"assign_timeout_ms": 60000}}"#,
+        5,
+        120.0,
+    );
+    sc.policy = policy(p);
+    sc.traffic[0].requires.clear();
+    sc.traffic[0].workflow = Some("chat".into());
+    let run = sim::run(&sc).expect("runs");
+    let t = &run.report.tenants[0];
+    assert!(t.offered > 100);
+    assert_eq!(t.answered, 0, "nobody has the rare skill");
+    assert_eq!(
+        t.offered,
+        t.answered + t.abandoned + t.unfinished + t.callbacks
+    );
+    assert_eq!(t.callbacks, cancelled(&run));
+}

@@ -1024,6 +1024,8 @@ impl<'a> Sim<'a> {
             self.extra[ti].held_back += 1;
         }
         let now = Time(t);
+        // The engine withdrew a queued request in this decision (for its call back).
+        let mut withdrawn = false;
         for e in d.effects {
             match e {
                 E::Route(h) => {
@@ -1068,16 +1070,19 @@ impl<'a> Sim<'a> {
                         self.router
                             .cancel(now, TaskId(u64::from(task)))
                             .map_err(Self::rerr(t))?;
+                        withdrawn = true;
                     }
                 }
                 E::Callback(_) | E::Ticket(_) => {
                     self.count_conversation(c, AiOutcome::Escalated);
                     if started >= self.warm {
-                        // A request that waited in the router is already in `offered`.
-                        if self.convs[c as usize].routed {
-                            self.extra[ti].callbacks += 1;
-                        } else {
+                        // A request that waited in the router is already in `offered`; one
+                        // that ended otherwise at this very moment (a workflow's own callback
+                        // rule, an abandonment) is not called back twice.
+                        if !self.convs[c as usize].routed {
                             self.extra[ti].offline += 1;
+                        } else if withdrawn {
+                            self.extra[ti].callbacks += 1;
                         }
                     }
                     self.close_conversation(t, c)?;

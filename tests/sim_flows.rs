@@ -462,3 +462,49 @@ fn one_callback_when_workflow_and_engine_time_out_together() {
     );
     assert_eq!(t.callbacks, cancelled(&run));
 }
+
+/// With a policy, the router's tenant ids follow the policy's tenant list, not the order the
+/// traffic names them in: every row of the report still belongs to its tenant (found by the
+/// `scenario` fuzz target).
+#[test]
+fn report_rows_follow_tenant_names_not_policy_order() {
+    let p = r#"{
+      "version": "t4",
+      "skills": [{"name": "support"}],
+      "tenants": [{"name": "alpha"}, {"name": "beta"}],
+      "workflows": {"chat": {"steps": [{"target": "has_skill(\"support\")"}]}}
+    }"#;
+    let stream = |tenant: &str, per_hour| Stream {
+        tenant: tenant.into(),
+        name: "chat".into(),
+        per_hour,
+        workflow: Some("chat".into()),
+        ..Default::default()
+    };
+    let sc = Scenario {
+        seed: 1,
+        duration_hours: 2.0,
+        pool: vec![group("team", 80, "support", 5)],
+        traffic: vec![stream("beta", 600.0), stream("alpha", 30.0)],
+        policy: policy(p),
+        ..Default::default()
+    };
+    let run = sim::run(&sc).expect("runs");
+    let row = |name: &str| {
+        run.report
+            .tenants
+            .iter()
+            .find(|t| t.tenant == name)
+            .expect("row")
+            .clone()
+    };
+    let (alpha, beta) = (row("alpha"), row("beta"));
+    assert!(
+        beta.offered > 900 && alpha.offered < 150,
+        "{alpha:?} {beta:?}"
+    );
+    assert_eq!(
+        alpha.offered + beta.offered,
+        run.ledger.records().len() as u64
+    );
+}

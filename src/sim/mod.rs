@@ -1385,10 +1385,17 @@ impl<'a> Sim<'a> {
     }
 
     fn finish(self) -> SimRun {
+        // The router's tenant ids (a policy interns its own tenants first) → report rows.
+        let names: BTreeMap<TenantId, usize> = self
+            .streams
+            .iter()
+            .map(|s| (s.tenant, s.tenant_ix))
+            .collect();
         let report = report::build(
             self.sc,
             &self.ledger,
             &self.tenants,
+            &names,
             &self.extra,
             self.bots.as_ref().map(|b| b.metrics().clone()),
             self.series,

@@ -239,6 +239,7 @@ pub(super) fn build(
     sc: &Scenario,
     ledger: &Ledger,
     tenants: &[String],
+    names: &BTreeMap<TenantId, usize>,
     extra: &[Extra],
     escalation: Option<Metrics>,
     mut series: Vec<SeriesPoint>,
@@ -249,18 +250,9 @@ pub(super) fn build(
     let def = sc.definition();
     let warm = Time::from_secs_f64(sc.warmup_hours * 3600.0).unwrap_or(Time::ZERO);
     let bucket = u64::from(sc.bucket_minutes) * 60_000;
-    // Tenant ids are interned in traffic order; map them to names.
-    let mut names: BTreeMap<TenantId, usize> = BTreeMap::new();
     let mut per: Vec<Acc> = tenants.iter().map(|_| Acc::default()).collect();
     let mut total = Acc::default();
     let mut buckets: BTreeMap<(usize, u64), Acc> = BTreeMap::new();
-    let mut interned = crate::Catalog::new();
-    for s in &sc.traffic {
-        let id = interned.tenant(&s.tenant);
-        if let Ok(i) = tenants.binary_search(&s.tenant) {
-            names.insert(id, i);
-        }
-    }
     for r in ledger.records() {
         let Some(&i) = names.get(&r.tenant) else {
             continue;
@@ -289,7 +281,7 @@ pub(super) fn build(
         .enumerate()
         .map(|(i, acc)| acc.finish(tenants[i].clone(), extra[i], def))
         .collect();
-    for (id, &i) in &names {
+    for (id, &i) in names {
         if let Some(gs) = sc.guarantees.get(&tenants[i]) {
             for g in gs {
                 reports[i].breaches.extend(ledger.evaluate(*id, g));

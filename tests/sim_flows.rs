@@ -508,3 +508,28 @@ fn report_rows_follow_tenant_names_not_policy_order() {
         run.ledger.records().len() as u64
     );
 }
+
+/// The policy's pool stands in for an empty scenario pool; a group without any capacity cannot
+/// work in the simulation and is named as the problem, not a router failure (found by the
+/// `scenario` fuzz target).
+#[test]
+fn policy_pool_needs_capacity() {
+    let with_pool = |capacity: &str| {
+        format!(
+            r#"{{"version": "t5", "skills": [{{"name": "sizing"}}], "tenants": [{{"name": "acme"}}],
+                "workflows": {{"presale": {{"steps": [{{"target": "has_skill(\"sizing\")"}}]}}}},
+                "pool": {{"groups": [{{"count": 4, "skills": {{"sizing": 5}}{capacity}}}]}}}}"#
+        )
+    };
+    let mut sc = widening(true);
+    sc.pool.clear();
+    sc.policy = policy(&with_pool(""));
+    let err = sim::run(&sc).unwrap_err();
+    assert!(
+        matches!(&err, SimError::Scenario(m) if m.contains("policy.pool")),
+        "{err}"
+    );
+    sc.policy = policy(&with_pool(r#", "capacity": {"chat": 2}"#));
+    let run = sim::run(&sc).expect("runs on the policy's pool");
+    assert!(run.report.tenants[0].answered > 100);
+}

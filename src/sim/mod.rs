@@ -552,6 +552,12 @@ impl<'a> Sim<'a> {
             _ => Vec::new(),
         };
         for spec in policy_pool {
+            if spec.capacity.0.iter().all(|&c| c == 0) {
+                return Err(scenario_err(
+                    "policy.pool: a group has no capacity on any channel; the simulator needs one \
+                     (e.g. capacity = { chat = 3 })",
+                ));
+            }
             agents.push(AgentSim {
                 on_shift: false,
                 on_break: false,

@@ -403,6 +403,14 @@ fn invalid_combinations_name_the_field() {
         ),
         (
             {
+                let mut s = widening(false);
+                s.traffic[0].requires.insert("sizing".into(), 0);
+                s
+            },
+            "traffic[0].requires.sizing: level must be 1..=10",
+        ),
+        (
+            {
                 let mut s = widening(true);
                 s.traffic[0].attributes.insert(
                     "lang".into(),

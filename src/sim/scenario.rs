@@ -639,8 +639,8 @@ impl Scenario {
                 }
             }
             for (r, &l) in &s.requires {
-                if l > crate::MAX_LEVEL {
-                    return Err(format!("traffic[{i}].requires.{r}: level must be 0..=10"));
+                if l == 0 || l > crate::MAX_LEVEL {
+                    return Err(format!("traffic[{i}].requires.{r}: level must be 1..=10"));
                 }
             }
             match &s.profile {

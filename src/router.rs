@@ -270,8 +270,13 @@ pub struct Router<P: Policy = DefaultPolicy> {
     idle_keys: Vec<Time>,
     /// Per channel, per block of 64 slots (one bitset word): the least idle key among the
     /// block's free agents (`Time(u64::MAX)` if none). A longest-idle scan skips every block whose
-    /// minimum cannot beat the best candidate found so far.
+    /// minimum cannot beat the best candidate found so far. Kept lazily: see `stale_blocks`.
     block_min: [Vec<Time>; Channel::COUNT],
+    /// Per channel, one bit per block: its `block_min` entry may be stale (a free bit or idle
+    /// key in the block changed since it was computed). Stale blocks are recomputed just before a
+    /// longest-idle scan reads them, so changes between scans cost one bit each, and a block
+    /// changed many times is recomputed once.
+    stale_blocks: [Vec<u64>; Channel::COUNT],
     queues: Vec<Queue>,
     queue_by_sig: FxHashMap<QueueSig, u32>,
     /// Queues with at least one waiting task (lets a freed agent skip empty queues without
@@ -365,6 +370,7 @@ impl<P: Policy> Router<P> {
             idx_built: [0; Channel::COUNT],
             idle_keys: Vec::new(),
             block_min: std::array::from_fn(|_| Vec::new()),
+            stale_blocks: std::array::from_fn(|_| Vec::new()),
             queues: Vec::new(),
             queue_by_sig: FxHashMap::default(),
             nonempty: FixedBitSet::new(),
@@ -947,9 +953,14 @@ impl<P: Policy> Router<P> {
         }
         self.idle_keys[i] = idle;
         if idle != old.idle || mask != old.mask {
+            let (word, bit) = (i / BLOCK / BLOCK, i / BLOCK % BLOCK);
             for c in 0..Channel::COUNT {
                 if (mask | old.mask) & (1 << c) != 0 {
-                    self.recompute_block_min(c, i / BLOCK);
+                    let stale = &mut self.stale_blocks[c];
+                    if stale.len() <= word {
+                        stale.resize(word + 1, 0);
+                    }
+                    stale[word] |= 1 << bit;
                 }
             }
         }
@@ -2143,6 +2154,11 @@ impl<P: Policy> Router<P> {
     /// in one pass over the candidate bitsets (two for `Random`), as `(slot, score, redeclined)`.
     /// Equivalent to `select(.., 1)` on the fresh candidates, then on the redeclined ones.
     fn pick_one(&mut self, task: TaskId, strategy: Strategy) -> Option<(u32, Option<f64>, bool)> {
+        if strategy == Strategy::LongestIdle {
+            // The longest-idle scan below reads the block minimums.
+            let c = self.tref(task).channel.index();
+            self.refresh_block_mins(c);
+        }
         let now = self.now;
         let t = self.tref(task);
         let q = &self.queues[t.queue as usize];
@@ -2304,14 +2320,28 @@ impl<P: Policy> Router<P> {
         }
     }
 
+    /// Recomputes every stale `block_min` entry of channel `c`.
+    fn refresh_block_mins(&mut self, c: usize) {
+        let mut stale = std::mem::take(&mut self.stale_blocks[c]);
+        for (wi, w) in stale.iter_mut().enumerate() {
+            while *w != 0 {
+                let block = wi * BLOCK + w.trailing_zeros() as usize;
+                *w &= *w - 1;
+                self.recompute_block_min(c, block);
+            }
+        }
+        self.stale_blocks[c] = stale;
+    }
+
     fn recompute_block_min(&mut self, c: usize, block: usize) {
         let word = self.free[c].as_slice().get(block).copied().unwrap_or(0);
+        let keys = self.idle_keys.get(block * BLOCK..).unwrap_or(&[]);
         let mut w = word;
         let mut min = NO_KEY;
         while w != 0 {
             let bit = w.trailing_zeros() as usize;
             w &= w - 1;
-            if let Some(&k) = self.idle_keys.get(block * BLOCK + bit) {
+            if let Some(&k) = keys.get(bit) {
                 min = min.min(k);
             }
         }
@@ -2320,6 +2350,13 @@ impl<P: Policy> Router<P> {
             mins.resize(block + 1, NO_KEY);
         }
         mins[block] = min;
+    }
+
+    /// Whether `block_min[c][block]` may be stale.
+    fn block_is_stale(&self, c: usize, block: usize) -> bool {
+        self.stale_blocks[c]
+            .get(block / BLOCK)
+            .is_some_and(|&w| w & (1 << (block % BLOCK)) != 0)
     }
 
     /// Offers a waiting task to one known agent, its only free candidate.
@@ -2832,6 +2869,9 @@ impl<P: Policy> Router<P> {
     fn check_strategy_indexes(&self) -> Result<(), String> {
         for c in 0..Channel::COUNT {
             for (b, &m) in self.block_min[c].iter().enumerate() {
+                if self.block_is_stale(c, b) {
+                    continue;
+                }
                 let word = self.free[c].as_slice().get(b).copied().unwrap_or(0);
                 let want = (0..BLOCK)
                     .filter(|bit| word & (1 << bit) != 0)
@@ -3024,5 +3064,220 @@ pub(crate) mod internals {
         pub(crate) fn in_backoff(&self, slot: u32, now: crate::Time) -> bool {
             self.0.in_backoff(slot, now)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::reference::NaiveRouter;
+    use crate::*;
+
+    /// Rare-skill queues too small to walk the longest-idle index (fewer than one agent in 32
+    /// eligible), their agents spread over four 64-slot blocks: every offer comes from the bitset
+    /// scan that skips blocks by their least idle key, while offers, answers, completions and
+    /// breaks keep changing those keys. Every decision must equal the naive reference's.
+    #[test]
+    fn block_skipping_scans_match_the_reference() {
+        for seed in 1..=2u64 {
+            drive(seed);
+        }
+    }
+
+    /// A freed agent's old idle key lowers its block's least key; a scan that then skipped the
+    /// block by a minimum computed while the agent was busy would miss the longest-idle agent.
+    #[test]
+    fn a_freed_agent_lowers_its_block_minimum() {
+        let cfg = RouterConfig::default();
+        let mut fast = Router::new(cfg.clone()).unwrap();
+        let mut slow = NaiveRouter::new(cfg).unwrap();
+        for c in [fast.catalog_mut(), slow.catalog_mut()] {
+            c.tenant("acme");
+            c.skill("common");
+            c.skill("rare");
+            c.skill("odd");
+        }
+        let step = |fast: &mut Router, slow: &mut NaiveRouter, ms: u64, ev: Event| {
+            let t = Time::from_millis(ms);
+            assert_eq!(
+                fast.handle(t, ev.clone()),
+                slow.handle(t, ev.clone()),
+                "{ev:?}"
+            );
+            let ea: Vec<Effect> = fast.drain_effects().collect();
+            let eb: Vec<Effect> = slow.drain_effects().collect();
+            assert_eq!(ea, eb, "at {ms} ms for {ev:?}");
+            ea.into_iter()
+                .find_map(|e| match e {
+                    Effect::Offer { offer, agent, .. } => Some((offer, agent)),
+                    _ => None,
+                })
+                .unwrap_or((OfferId(0), AgentId(u64::MAX)))
+        };
+        let task = |id: u64, skill: u32| {
+            Event::Arrive(
+                TaskSpec::new(TaskId(id), TenantId(0), Channel::Chat)
+                    .requires(Requirements::default().skill(SkillId(skill), 3)),
+            )
+        };
+        let state = |agent: u64, state: AgentState| Event::SetAgentState {
+            agent: AgentId(agent),
+            state,
+        };
+        // 130 agents in three blocks; the rare skill at slots 10 and 80, the odd one at 20:
+        // both queues are scanned, not walked.
+        for id in 0..130u64 {
+            let mut spec = AgentSpec::new(AgentId(id))
+                .skill(SkillId(0), 5)
+                .capacity(Channel::Chat, 1)
+                .state(AgentState::Available);
+            if id == 10 || id == 80 {
+                spec = spec.skill(SkillId(1), 7);
+            }
+            if id == 20 {
+                spec = spec.skill(SkillId(2), 7);
+            }
+            step(&mut fast, &mut slow, 0, Event::AddAgent(spec));
+        }
+        // Agent 80 takes rare task 1 at 500 ms (idle key 500).
+        step(&mut fast, &mut slow, 500, state(10, AgentState::Away));
+        let (o1, a1) = step(&mut fast, &mut slow, 500, task(1, 1));
+        assert_eq!(a1, AgentId(80));
+        step(
+            &mut fast,
+            &mut slow,
+            500,
+            Event::Accept {
+                offer: o1,
+                agent: a1,
+            },
+        );
+        step(&mut fast, &mut slow, 600, state(10, AgentState::Available));
+        // Agent 10 takes rare task 2 at 800 ms.
+        let (o2, a2) = step(&mut fast, &mut slow, 800, task(2, 1));
+        assert_eq!(a2, AgentId(10));
+        step(
+            &mut fast,
+            &mut slow,
+            800,
+            Event::Accept {
+                offer: o2,
+                agent: a2,
+            },
+        );
+        // Every other agent of 80's block becomes idle at 850 ms, and a scan (for the odd
+        // task) sees that block at its least free key then: 850.
+        for id in (64..128).filter(|&id| id != 80) {
+            step(&mut fast, &mut slow, 850, state(id, AgentState::Away));
+            step(&mut fast, &mut slow, 850, state(id, AgentState::Available));
+        }
+        let (_, a3) = step(&mut fast, &mut slow, 860, task(3, 2));
+        assert_eq!(a3, AgentId(20));
+        // Both rare agents finish: 80 is free again with idle key 500, 10 with 800.
+        step(
+            &mut fast,
+            &mut slow,
+            900,
+            Event::Complete { task: TaskId(1) },
+        );
+        step(
+            &mut fast,
+            &mut slow,
+            900,
+            Event::Complete { task: TaskId(2) },
+        );
+        // The next rare task goes to 80, idle longest, in the block scanned after 10's.
+        let (_, a4) = step(&mut fast, &mut slow, 1_000, task(4, 1));
+        assert_eq!(a4, AgentId(80));
+        fast.check_invariants().unwrap();
+    }
+
+    fn drive(seed: u64) {
+        let cfg = RouterConfig {
+            default_strategy: Strategy::LongestIdle,
+            offer_timeout_ms: 20_000,
+            seed,
+            ..RouterConfig::default()
+        };
+        let mut fast = Router::new(cfg.clone()).unwrap();
+        let mut slow = NaiveRouter::new(cfg).unwrap();
+        for c in [fast.catalog_mut(), slow.catalog_mut()] {
+            c.tenant("acme");
+            c.skill("common");
+            c.skill("rare");
+            c.skill("odd");
+        }
+        let mut rng = SeededRng::new(seed);
+        let mut now = Time::ZERO;
+        let step = |fast: &mut Router, slow: &mut NaiveRouter, t: Time, ev: Event| {
+            let a = fast.handle(t, ev.clone());
+            let b = slow.handle(t, ev.clone());
+            assert_eq!(a, b, "result differs (seed {seed}) at {t} for {ev:?}");
+            let ea: Vec<Effect> = fast.drain_effects().collect();
+            let eb: Vec<Effect> = slow.drain_effects().collect();
+            assert_eq!(ea, eb, "effects differ (seed {seed}) at {t} for {ev:?}");
+            ea
+        };
+        const AGENTS: u64 = 200;
+        for id in 0..AGENTS {
+            let mut spec = AgentSpec::new(AgentId(id))
+                .skill(SkillId(0), 5)
+                .capacity(Channel::Chat, 1 + (id % 3) as u16)
+                .state(AgentState::Available);
+            if id % 37 == 5 {
+                spec = spec.skill(SkillId(1), 7);
+            }
+            if id % 41 == 3 {
+                spec = spec.skill(SkillId(2), 7);
+            }
+            step(&mut fast, &mut slow, now, Event::AddAgent(spec));
+        }
+        let mut offers: Vec<(OfferId, AgentId)> = Vec::new();
+        let mut serving: Vec<TaskId> = Vec::new();
+        let mut away: Vec<AgentId> = Vec::new();
+        for id in 0..500u64 {
+            now = now.plus_millis(rng.below(4) as u64 * rng.below(1_500) as u64);
+            let ev = match rng.below(10) {
+                0..=3 => {
+                    let skill = [1, 1, 2, 0][rng.below(4)];
+                    Event::Arrive(
+                        TaskSpec::new(TaskId(id), TenantId(0), Channel::Chat)
+                            .requires(Requirements::default().skill(SkillId(skill), 3)),
+                    )
+                }
+                4..=6 if !offers.is_empty() => {
+                    let (offer, agent) = offers.swap_remove(rng.below(offers.len()));
+                    if rng.below(6) == 0 {
+                        Event::Reject { offer, agent }
+                    } else {
+                        Event::Accept { offer, agent }
+                    }
+                }
+                7 | 8 if !serving.is_empty() => Event::Complete {
+                    task: serving.swap_remove(rng.below(serving.len())),
+                },
+                9 if away.is_empty() || rng.below(2) == 0 => {
+                    let agent = AgentId(rng.below(AGENTS as usize) as u64);
+                    away.push(agent);
+                    Event::SetAgentState {
+                        agent,
+                        state: AgentState::Away,
+                    }
+                }
+                9 => Event::SetAgentState {
+                    agent: away.swap_remove(rng.below(away.len())),
+                    state: AgentState::Available,
+                },
+                _ => Event::Tick,
+            };
+            for e in step(&mut fast, &mut slow, now, ev) {
+                match e {
+                    Effect::Offer { offer, agent, .. } => offers.push((offer, agent)),
+                    Effect::Assigned { task, .. } => serving.push(task),
+                    _ => {}
+                }
+            }
+        }
+        fast.check_invariants().unwrap();
+        assert!(fast.counters().offers > 120, "{}", fast.counters().offers);
     }
 }

@@ -38,9 +38,6 @@
 //! `push`, `peek_time`, `len`: O(1) (O(log n) for a push before `last`). `pop`: amortised
 //! O(levels) = O(1); an item moves at most 10 times.
 
-// The simulator's event loop adopts it next; until then only the tests use it.
-#![allow(dead_code)]
-
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
@@ -142,12 +139,14 @@ impl<T: Copy> Calendar<T> {
 
     /// Pending items.
     #[must_use]
+    #[allow(dead_code)] // The event loop needs only push and pop.
     pub(crate) fn len(&self) -> usize {
         self.len
     }
 
     /// No pending item.
     #[must_use]
+    #[allow(dead_code)] // The event loop needs only push and pop.
     pub(crate) fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -193,6 +192,7 @@ impl<T: Copy> Calendar<T> {
 
     /// The time of the next item [`Calendar::pop`] returns.
     #[must_use]
+    #[allow(dead_code)] // The event loop needs only push and pop.
     pub(crate) fn peek_time(&self) -> Option<u64> {
         if let Some(l) = self.late.peek() {
             Some(l.at)

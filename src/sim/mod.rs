@@ -352,6 +352,8 @@ struct Sim<'a> {
     accept: Sampler,
     /// Future events (FIFO among equal times).
     heap: Calendar<Kind>,
+    /// Simulated time of the event or timer being handled.
+    now: u64,
     end: u64,
     /// End of the warm-up (contained conversations before it are not reported).
     warm: u64,
@@ -368,6 +370,10 @@ struct Sim<'a> {
     arrivals: Vec<u64>,
     extra: Vec<Extra>,
     contained_bucket: Vec<u64>,
+    /// Per tenant, conversations resolved in the bucket (contained, escalated or refused; at
+    /// arrival without a bot model, at the engine's decision with one) and of those escalated.
+    resolved_bucket: Vec<u64>,
+    escalated_bucket: Vec<u64>,
     /// Per tenant: exponentially weighted observed wait (ms) and SLA (ms), for [`SimLoad`].
     wait_ewma: Vec<f64>,
     sla_ms: Vec<u64>,
@@ -596,6 +602,7 @@ impl<'a> Sim<'a> {
             rng: Pcg64Mcg::seed_from_u64(sc.seed),
             accept: Sampler::new(&sc.accept_delay)?,
             heap: Calendar::new(),
+            now: 0,
             end: secs_to_ms(sc.duration_hours * 3600.0),
             warm: secs_to_ms(sc.warmup_hours * 3600.0),
             tasks: Vec::new(),
@@ -610,6 +617,8 @@ impl<'a> Sim<'a> {
             arrivals: vec![0; n],
             extra: vec![Extra::default(); n],
             contained_bucket: vec![0; n],
+            resolved_bucket: vec![0; n],
+            escalated_bucket: vec![0; n],
             wait_ewma: vec![0.0; n],
             sla_ms,
             on_shift: 0,
@@ -627,6 +636,11 @@ impl<'a> Sim<'a> {
     }
 
     fn push(&mut self, t: u64, k: Kind) {
+        debug_assert!(
+            t >= self.now,
+            "event at {t} scheduled in the past ({})",
+            self.now
+        );
         self.heap.push(t, k);
     }
 
@@ -716,19 +730,24 @@ impl<'a> Sim<'a> {
     fn run(&mut self, mut progress: impl FnMut(f64)) -> Result<(), SimError> {
         let tick = (self.end / 100).max(1);
         let mut next_tick = tick;
-        while let Some((t, kind)) = self.heap.pop() {
+        while let Some(t) = self.heap.peek_time() {
             if t > self.end {
                 break;
             }
-            // Router, workflow and escalation timers due before this event.
-            while let Some(tt) = self.next_timer() {
-                if tt.0 > t {
-                    break;
-                }
-                self.fire_timers(tt)?;
+            // Router, workflow and escalation timers due at or before the next event fire first,
+            // one at a time, so what a timer causes (an offer's answer a few seconds later) is
+            // scheduled before that event is handled, never in the simulated past.
+            if let Some(due) = self.next_timer().filter(|d| d.0 <= t) {
+                let now = self.fire_timers(due)?;
+                self.now = now.0;
                 self.events += 1;
-                self.pump(tt.0)?;
+                self.pump(now.0)?;
+                continue;
             }
+            let Some((t, kind)) = self.heap.pop() else {
+                break;
+            };
+            self.now = t;
             self.events += 1;
             self.handle(t, kind)?;
             self.pump(t)?;
@@ -775,8 +794,9 @@ impl<'a> Sim<'a> {
         }
     }
 
-    fn fire_timers(&mut self, due: Time) -> Result<(), SimError> {
-        // A deadline can already be past; the router's clock never goes back.
+    /// Fires the timers due at `due` (or at the router's clock, if that is later: a deadline
+    /// can already be past) and returns the time they fired at.
+    fn fire_timers(&mut self, due: Time) -> Result<Time, SimError> {
         let now = due.max(self.router.now());
         match &mut self.flows {
             Some(f) => f
@@ -791,7 +811,7 @@ impl<'a> Sim<'a> {
                 self.decide(now.0, d)?;
             }
         }
-        Ok(())
+        Ok(now)
     }
 
     /// A new human request of stream `i`: a router task (through its workflow, if any). An
@@ -978,8 +998,11 @@ impl<'a> Sim<'a> {
         let (started, i) = (cv.started, cv.stream as usize);
         let (tenant, ti) = (self.streams[i].tenant, self.streams[i].tenant_ix);
         self.ledger.ai_conversation(Time(started), tenant, outcome);
-        if outcome == AiOutcome::Contained {
-            self.contained_bucket[ti] += 1;
+        self.resolved_bucket[ti] += 1;
+        match outcome {
+            AiOutcome::Contained => self.contained_bucket[ti] += 1,
+            AiOutcome::Escalated => self.escalated_bucket[ti] += 1,
+            _ => {}
         }
         if started >= self.warm {
             let x = &mut self.extra[ti];
@@ -1150,6 +1173,7 @@ impl<'a> Sim<'a> {
                         AiOutcome::Escalated
                     },
                 );
+                self.resolved_bucket[ti] += 1;
                 if contained {
                     if t >= self.warm {
                         self.extra[ti].contained += 1;
@@ -1157,6 +1181,7 @@ impl<'a> Sim<'a> {
                     self.contained_bucket[ti] += 1;
                     return Ok(());
                 }
+                self.escalated_bucket[ti] += 1;
                 self.enter(t, i, None)?;
             }
             Kind::Turn(c) => self.turn(t, c)?,
@@ -1269,15 +1294,16 @@ impl<'a> Sim<'a> {
     fn sample(&mut self, t: u64) {
         for (i, name) in self.tenants.iter().enumerate() {
             let (n, c) = (self.arrivals[i], self.contained_bucket[i]);
+            let (r, e) = (self.resolved_bucket[i], self.escalated_bucket[i]);
             #[allow(clippy::cast_precision_loss)]
-            let share = |k: u64| (n > 0).then(|| k as f64 / n as f64);
+            let share = |k: u64| (r > 0).then(|| k as f64 / r as f64);
             self.series.push(SeriesPoint {
                 tenant: name.clone(),
                 at_secs: t / 1000,
                 arrivals: n,
                 contained: c,
                 containment: share(c),
-                escalation_rate: share(n - c),
+                escalation_rate: share(e),
                 waiting_now: self.waiting[i],
                 waiting_max: self.waiting_max[i],
                 agents_on_shift: self.on_shift,
@@ -1287,6 +1313,8 @@ impl<'a> Sim<'a> {
             });
             self.arrivals[i] = 0;
             self.contained_bucket[i] = 0;
+            self.resolved_bucket[i] = 0;
+            self.escalated_bucket[i] = 0;
             self.waiting_max[i] = self.waiting[i];
         }
     }
@@ -1310,6 +1338,7 @@ impl<'a> Sim<'a> {
                         let ti = st.tenant_ix;
                         self.waiting[ti] -= 1;
                         let done = t.saturating_add(ts.service_ms);
+                        debug_assert!(done >= self.now);
                         self.heap.push(done, Kind::Complete(task.0));
                         if bots {
                             work.push(Work::Wait(ti, st.tenant, t.saturating_sub(ts.created)));

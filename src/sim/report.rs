@@ -81,11 +81,13 @@ pub struct SeriesPoint {
     pub at_secs: u64,
     /// Conversations arriving in the previous bucket (the sample is taken at its end).
     pub arrivals: u64,
-    /// Of those, resolved by AI.
+    /// Conversations the AI resolved in the previous bucket. Without a bot model a
+    /// conversation is resolved (contained or escalated) as it arrives, so these are of the
+    /// bucket's `arrivals`; with one, when the escalation engine decides, possibly a bucket later.
     pub contained: u64,
-    /// `contained ÷ arrivals` (same bucket as `arrivals`).
+    /// `contained ÷` conversations resolved in the bucket (contained, escalated or refused).
     pub containment: Option<f64>,
-    /// Escalated to a human ÷ `arrivals` (same bucket as `arrivals`).
+    /// Escalated to a human (live or call back) ÷ conversations resolved in the bucket.
     pub escalation_rate: Option<f64>,
     /// Requests waiting at the sample time.
     pub waiting_now: u64,

@@ -24,9 +24,9 @@
 //! is empty and keeps that bucket's order. So every bucket is in push order, and so is the list of
 //! items at `last`, popped from its front.
 //!
-//! Pushes *before* `last` are accepted: the simulator makes a few (an offer re-made by a router
-//! timer due before the event just popped gets its answer scheduled from the timer's time; 35 of
-//! 2.8 million pushes in `sales_day_full.json`). They go to a small ordinary binary heap keyed by
+//! Pushes *before* `last` are accepted (the simulator used to make a few — 35 of 2.8 million in
+//! `sales_day_full.json` — before it fired timers ahead of the next event; it makes none now, and
+//! asserts so in debug builds). They go to a small ordinary binary heap keyed by
 //! (time, push sequence). Its times are all before `last`, so before every item in the buckets: it
 //! is served first, and all items of one time are always on the same side.
 //!
@@ -139,14 +139,14 @@ impl<T: Copy> Calendar<T> {
 
     /// Pending items.
     #[must_use]
-    #[allow(dead_code)] // The event loop needs only push and pop.
+    #[allow(dead_code)] // The event loop needs only push, pop and peek_time.
     pub(crate) fn len(&self) -> usize {
         self.len
     }
 
     /// No pending item.
     #[must_use]
-    #[allow(dead_code)] // The event loop needs only push and pop.
+    #[allow(dead_code)] // The event loop needs only push, pop and peek_time.
     pub(crate) fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -192,7 +192,6 @@ impl<T: Copy> Calendar<T> {
 
     /// The time of the next item [`Calendar::pop`] returns.
     #[must_use]
-    #[allow(dead_code)] // The event loop needs only push and pop.
     pub(crate) fn peek_time(&self) -> Option<u64> {
         if let Some(l) = self.late.peek() {
             Some(l.at)

@@ -411,6 +411,18 @@ fn invalid_combinations_name_the_field() {
         ),
         (
             {
+                // A typo in a multiplier would ask for arrivals faster than time advances.
+                let mut s = widening(false);
+                s.traffic[0].profile = sim::Profile::Steps {
+                    minutes: 15.0,
+                    factors: vec![1e65, 1.0],
+                };
+                s
+            },
+            "traffic[0]: per_hour × the profile's largest multiplier",
+        ),
+        (
+            {
                 let mut s = widening(true);
                 s.traffic[0].attributes.insert(
                     "lang".into(),

@@ -60,8 +60,8 @@ pub mod verify;
 
 pub use report::{SeriesPoint, SimReport, TenantReport};
 pub use scenario::{
-    AgentGroup, AttrChoice, BotModel, Breaks, CsatModel, Dist, PolicySource, Profile, Scenario,
-    Shift, Stream,
+    AgentGroup, AttrChoice, BotModel, Breaks, CsatModel, Dist, MAX_ARRIVALS_PER_HOUR, PolicySource,
+    Profile, Scenario, Shift, Stream,
 };
 pub use verify::{CellCheck, Verdict, VerifiedPlan, VerifyRound, VerifySettings, verify_plan};
 

@@ -476,7 +476,33 @@ pub enum Profile {
     },
 }
 
+/// The most arrivals per hour a stream may ask for at its peak (`per_hour ×` the profile's
+/// largest multiplier): far beyond any contact centre, and small enough that a typo in a
+/// multiplier is an error rather than a simulation that never advances.
+pub const MAX_ARRIVALS_PER_HOUR: f64 = 1e8;
+
 impl Profile {
+    /// The largest multiplier the profile reaches.
+    ///
+    /// # Example
+    /// ```
+    /// use switchboard::sim::Profile;
+    /// let p = Profile::SalesDay { peak_hour: 20.0, peak_factor: 100.0, width_minutes: 40.0 };
+    /// assert_eq!(p.max(), 100.0);
+    /// assert_eq!(Profile::Hourly(vec![0.5, 2.0]).max(), 2.0);
+    /// ```
+    #[must_use]
+    pub fn max(&self) -> f64 {
+        match self {
+            Profile::Flat => 1.0,
+            Profile::SalesDay { peak_factor, .. } => 1.0 + (peak_factor - 1.0).max(0.0),
+            Profile::Hourly(v) if v.is_empty() => 1.0,
+            Profile::Hourly(v) | Profile::Steps { factors: v, .. } => {
+                v.iter().copied().fold(0.0, f64::max)
+            }
+        }
+    }
+
     /// The multiplier at `hour` (hours from the start of the run).
     #[must_use]
     pub fn at(&self, hour: f64) -> f64 {
@@ -670,6 +696,15 @@ impl Scenario {
             }
         }
         self.validate_extensions()?;
+        for (i, s) in self.traffic.iter().enumerate() {
+            // Rates and multipliers are finite by now (checked above); an infinite product is
+            // refused too.
+            if s.per_hour * s.profile.max() > MAX_ARRIVALS_PER_HOUR {
+                return Err(format!(
+                    "traffic[{i}]: per_hour × the profile's largest multiplier asks for more than {MAX_ARRIVALS_PER_HOUR:e} arrivals per hour"
+                ));
+            }
+        }
         for (t, gs) in &self.guarantees {
             if !self.traffic.iter().any(|s| &s.tenant == t) {
                 return Err(format!("guarantees.{t}: no traffic for this tenant"));

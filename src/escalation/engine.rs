@@ -162,7 +162,7 @@ pub struct EscalationEngine<L = Load, C = (), K = BuiltinClassifier> {
     capacity: C,
     classifier: K,
     /// Boxed: a conversation is ~550 bytes, and B-tree inserts and removals shift values
-    /// within a node (memmove was 10% of a simulation with 1.2 M bot conversations).
+    /// within a node.
     conversations: BTreeMap<ConversationId, Box<Conversation>>,
     timers: BTreeSet<(Time, ConversationId)>,
     metrics: Metrics,

@@ -265,7 +265,8 @@ struct StreamRt {
 
 enum AttrDraw {
     Fixed(AttrValue),
-    Weighted(Vec<(String, f64)>),
+    /// The values and their cumulative weights.
+    Weighted(Vec<String>, Vec<f64>),
 }
 
 #[derive(Clone, Copy)]
@@ -468,10 +469,10 @@ impl<'a> Sim<'a> {
                 .map(|(k, v)| {
                     let d = match v {
                         AttrChoice::Fixed(v) => AttrDraw::Fixed(v.clone()),
-                        AttrChoice::Weighted(w) => {
-                            let cum = cumulative(w.values().copied());
-                            AttrDraw::Weighted(w.keys().cloned().zip(cum).collect())
-                        }
+                        AttrChoice::Weighted(w) => AttrDraw::Weighted(
+                            w.keys().cloned().collect(),
+                            cumulative(w.values().copied()),
+                        ),
                     };
                     (k.clone(), d)
                 })
@@ -845,9 +846,7 @@ impl<'a> Sim<'a> {
             spec.priority = priority;
             spec.customer = customer;
         } else if !self.streams[i].tiers.is_empty() {
-            let u = self.rng.random::<f64>();
-            spec.customer.value_tier =
-                u8::try_from(pick(&self.streams[i].tiers, u)).unwrap_or(u8::MAX);
+            spec.customer.value_tier = self.draw_tier(i);
         }
         match (&self.streams[i].workflow, &mut self.flows) {
             (Some(w), Some(flows)) => {
@@ -855,12 +854,9 @@ impl<'a> Sim<'a> {
                 for (k, d) in &self.streams[i].attrs {
                     let v = match d {
                         AttrDraw::Fixed(v) => v.clone(),
-                        AttrDraw::Weighted(w) => {
-                            let u = self.rng.random::<f64>();
-                            let total = w.last().map_or(0.0, |x| x.1);
-                            let x = u * total;
-                            let j = w.iter().position(|c| x < c.1).unwrap_or(w.len() - 1);
-                            AttrValue::Str(w[j].0.clone())
+                        AttrDraw::Weighted(values, cum) => {
+                            let j = pick(cum, self.rng.random::<f64>());
+                            AttrValue::Str(values.get(j).cloned().unwrap_or_default())
                         }
                     };
                     attrs.insert(k.clone(), v);
@@ -883,6 +879,12 @@ impl<'a> Sim<'a> {
         u32::try_from(id).map_err(|_| scenario_err("more than 4 billion tasks"))
     }
 
+    /// A customer value tier of stream `i`, drawn from its weights (which must not be empty).
+    fn draw_tier(&mut self, i: usize) -> u8 {
+        let u = self.rng.random::<f64>();
+        u8::try_from(pick(&self.streams[i].tiers, u)).unwrap_or(u8::MAX)
+    }
+
     /// A conversation of bot-model stream `i` opens; its first turn is now.
     fn open_conversation(&mut self, t: u64, i: usize) -> Result<(), SimError> {
         let Some(bot) = self.streams[i].bot else {
@@ -899,8 +901,7 @@ impl<'a> Sim<'a> {
         let tier = if self.streams[i].tiers.is_empty() {
             0
         } else {
-            let u = self.rng.random::<f64>();
-            u8::try_from(pick(&self.streams[i].tiers, u)).unwrap_or(u8::MAX)
+            self.draw_tier(i)
         };
         let c =
             u32::try_from(self.convs.len()).map_err(|_| scenario_err("too many conversations"))?;

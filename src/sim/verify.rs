@@ -756,21 +756,10 @@ fn scenario(
                 factors,
             },
             requires: [(row.group.clone(), 1)].into_iter().collect(),
-            tags: Vec::new(),
-            certified: false,
             service: shaped(row.aht_secs, opts.service_cv),
             patience: pat,
             sla_secs: settings.target.answer_within_secs,
-            priority: 0,
-            strategy: None,
-            ai_containment: 0.0,
-            csat: super::CsatModel::default(),
-            outreach: false,
-            conversion: 0.0,
-            workflow: None,
-            attributes: BTreeMap::new(),
-            tiers: Vec::new(),
-            bot: None,
+            ..Stream::default()
         });
     }
     // Agents per (group, concurrency) and interval; agent k of a group works the intervals where
@@ -828,14 +817,11 @@ fn scenario(
                 name: format!("{group} x{c} #{lo}-{hi}"),
                 count: hi - lo,
                 skills: skills.clone(),
-                tags: Vec::new(),
-                certified: Vec::new(),
-                kind: crate::AgentKind::Human,
                 channels: [(Channel::Chat, u16::try_from(*c).unwrap_or(u16::MAX))]
                     .into_iter()
                     .collect(),
                 shifts,
-                breaks: None,
+                ..AgentGroup::default()
             });
             lo = hi;
         }

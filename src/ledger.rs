@@ -312,7 +312,7 @@ impl AiOutcome {
     }
 }
 
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct AiCounts {
     contained: u64,
     escalated: u64,
@@ -390,7 +390,7 @@ pub struct TaskRecord {
     pub outcome: Outcome,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 struct AgentBook {
     agent: AgentId,
     state: AgentState,
@@ -455,7 +455,7 @@ impl AgentBook {
 }
 
 /// What the ledger knows of one task id: its latest record and its handling now.
-#[derive(Copy, Clone, Debug)]
+#[derive(Copy, Clone, Debug, Serialize, Deserialize)]
 struct TaskSlot {
     /// Index in `records` of the latest record (`NO_RECORD`: none).
     rec: usize,
@@ -487,9 +487,14 @@ impl TaskSlot {
 /// for good: the map is asked first (when not empty), so an id filed there before the table grew
 /// past it is still found; the table never grows beyond twice the count the caller gives plus
 /// [`DENSE_SLACK`], whatever the ids.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(bound(
+    serialize = "V: Serialize + Copy",
+    deserialize = "V: Deserialize<'de> + Copy"
+))]
 struct IdTable<V> {
     dense: Vec<V>,
+    #[serde(with = "crate::serde_util::sorted_map")]
     sparse: FxHashMap<u64, V>,
     empty: V,
 }
@@ -534,7 +539,10 @@ impl<V: Copy> IdTable<V> {
 }
 
 /// The SLA ledger. See the [module documentation](self).
-#[derive(Clone, Debug)]
+///
+/// It serialises whole (hash maps as sorted lists, so equal ledgers give equal bytes): the
+/// composed [`Operation`](crate::operation::Operation) keeps it in its snapshots.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Ledger {
     config: LedgerConfig,
     interval_ms: u64,
@@ -546,6 +554,7 @@ pub struct Ledger {
     /// Agent → index in `books` (`NO_BOOK`: none yet).
     book_of: IdTable<u32>,
     /// AI conversations per tenant and interval start (sorted only for the report).
+    #[serde(with = "crate::serde_util::sorted_map")]
     ai: FxHashMap<(TenantId, Time), AiCounts>,
     unknown_effects: u64,
 }

@@ -120,6 +120,7 @@ pub mod guardrail;
 mod invariants;
 pub mod ledger;
 pub mod offer;
+pub mod operation;
 pub mod policy;
 #[cfg(feature = "python")]
 mod python;
@@ -127,6 +128,7 @@ pub mod queue;
 pub mod reference;
 pub mod rng;
 pub mod router;
+mod serde_util;
 pub mod sim;
 pub mod skill;
 #[cfg(feature = "sqlite")]

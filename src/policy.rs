@@ -780,6 +780,23 @@ impl ValidPolicy {
         self.intern_into(r.catalog_mut());
         Ok(r)
     }
+    /// Interns every declared name into `catalog` (skills, then tags, then tenants; names
+    /// already there keep their ids).
+    pub fn intern_names(&self, catalog: &mut Catalog) {
+        self.intern_into(catalog);
+    }
+    /// As [`router`](Self::router), with a scoring policy of the host's.
+    ///
+    /// # Errors
+    /// As [`Router::with_policy`](crate::Router::with_policy).
+    pub fn router_with<P: crate::Policy>(
+        &self,
+        policy: P,
+    ) -> Result<crate::Router<P>, RouterError> {
+        let mut r = crate::Router::with_policy(self.parts.router.clone(), policy)?;
+        self.intern_into(r.catalog_mut());
+        Ok(r)
+    }
     /// Interns every declared name into `rc`, skills, then tags, then tenants (names already
     /// there keep their ids).
     fn intern_into(&self, rc: &mut Catalog) {

@@ -133,6 +133,16 @@ impl Metrics {
     }
 }
 
+/// What [`EscalationEngine::export_state`] returns: the open conversations, by id, and the
+/// metrics so far.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct EscalationState {
+    /// Open conversations, sorted by id.
+    pub conversations: Vec<Conversation>,
+    /// The metrics so far.
+    pub metrics: Metrics,
+}
+
 /// Many conversations under one policy, with the host's load source, capacity signal and
 /// classifier (all static dispatch), and an optional guardrail.
 ///
@@ -339,6 +349,47 @@ impl<L: LoadSource, C: CapacitySignal, K: Classifier> EscalationEngine<L, C, K> 
             }
         }
         out
+    }
+
+    /// Everything the engine tracks — open conversations (owner, hysteresis, cooldowns, timers,
+    /// pending hand-over) and metrics — for durability. The policy, load source, capacity signal
+    /// and classifier are configuration, not state: they are not included.
+    #[must_use]
+    pub fn export_state(&self) -> EscalationState {
+        EscalationState {
+            conversations: self.conversations.values().map(|c| (**c).clone()).collect(),
+            metrics: self.metrics.clone(),
+        }
+    }
+
+    /// Replaces the engine's conversations and metrics with `state` (from
+    /// [`export_state`](Self::export_state)) and rebuilds the timers from the conversations.
+    ///
+    /// # Example
+    /// ```
+    /// use switchboard::{Catalog, Time};
+    /// use switchboard::escalation::*;
+    /// let mut catalog = Catalog::new();
+    /// let tenant = catalog.tenant("acme");
+    /// let policy = || EscalationPolicy::compile(PolicyConfig::default(), &mut Catalog::new()).unwrap();
+    /// let mut a = EscalationEngine::with_defaults(policy()).unwrap();
+    /// a.open(Time::ZERO, ConversationId(1), tenant).unwrap();
+    /// a.observe(Time::from_secs(1), ConversationId(1), Signal::Turn(Turn::customer("转人工"))).unwrap();
+    /// let mut b = EscalationEngine::with_defaults(policy()).unwrap();
+    /// b.restore(a.export_state());
+    /// assert_eq!(b.export_state(), a.export_state());
+    /// assert_eq!(b.poll_timeout(), a.poll_timeout());
+    /// ```
+    pub fn restore(&mut self, state: EscalationState) {
+        self.conversations.clear();
+        self.timers.clear();
+        for c in state.conversations {
+            if let Some(t) = c.poll_timeout() {
+                self.timers.insert((t, c.id()));
+            }
+            self.conversations.insert(c.id(), Box::new(c));
+        }
+        self.metrics = state.metrics;
     }
 
     /// Closes a conversation and counts it in the metrics.

@@ -81,7 +81,7 @@ pub use conversation::{
     Action, CapacityNeed, CapacityReason, Context, Contribution, Conversation, Decision, Effect,
     Feature, Layer, Load, Notice, Route, Rule, Thresholds,
 };
-pub use engine::{CapacitySignal, EscalationEngine, LoadSource, Metrics};
+pub use engine::{CapacitySignal, EscalationEngine, EscalationState, LoadSource, Metrics};
 pub use handoff::{Goal, Handover, HandoverPacket, StretchSummary, TurnRecord};
 pub use ownership::Owner;
 pub use policy::{

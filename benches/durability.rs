@@ -16,6 +16,7 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+use switchboard::operation::Operation;
 use switchboard::sqlite::{SqliteOptions, Synchronous};
 use switchboard::*;
 
@@ -125,7 +126,7 @@ impl Workload {
     }
 
     fn observe(&mut self, out: &Submitted) {
-        for e in &out.effects {
+        for e in out.effects() {
             match e {
                 Effect::Offer { offer, agent, .. } => self.offers.push_back((*offer, *agent)),
                 Effect::Assigned { task, .. } => self.in_service.push_back(*task),
@@ -249,12 +250,12 @@ fn recovery(c: &mut Criterion) {
         let load = t.elapsed();
         let records = loaded.records.len();
         let t = Instant::now();
-        let mut router = match loaded.snapshot {
-            Some((_, state)) => Router::from_state(state, DefaultPolicy).expect("state"),
-            None => Router::new(config()).expect("config"),
+        let mut op = match loaded.snapshot {
+            Some((_, state)) => Operation::from_state(state, DefaultPolicy).expect("state"),
+            None => Operation::new(config().into()).expect("config"),
         };
         for r in loaded.records {
-            router.handle(r.at, r.event).expect("replay");
+            op.handle(r.at, r.input).expect("replay");
         }
         eprintln!(
             "recovery of {records} records: load {load:.2?}, replay {:.2?}",

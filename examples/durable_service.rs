@@ -16,6 +16,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
+use switchboard::operation::Output;
 use switchboard::*;
 
 /// Agents on shift.
@@ -209,9 +210,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 /// The agents' desktops: print a sample of the offers and of the expiries.
-fn desktop(effects: &mpsc::Receiver<Effect>, offers: &AtomicU64) {
+fn desktop(outputs: &mpsc::Receiver<Output>, offers: &AtomicU64) {
     let mut expired = 0u64;
-    for effect in effects {
+    for output in outputs {
+        let Output::Router { effect } = output else {
+            continue;
+        };
         match effect {
             Effect::Offer {
                 offer,

@@ -1,21 +1,25 @@
-//! Batteries included: the pure [`Router`] composed with [`Storage`], [`Transport`] and [`Clock`].
+//! Batteries included: the composed [`Operation`] (or a router alone) with [`Storage`],
+//! [`Transport`] and [`Clock`] — one journal for every engine.
 //!
-//! For every batch of events the driver (1) reads the clock, (2) applies the events to the router
-//! — refused events are returned with their error and never journaled, (3) appends the accepted
-//! ones to storage in one atomic call (**persist before act**), (4) only then delivers their
-//! effects. If storage fails, the in-memory router is ahead of the disk: the driver refuses all
-//! further work ([`DriverError::Poisoned`]) until it is reopened from storage.
+//! For every batch of inputs the driver (1) reads the clock, (2) applies the inputs to the
+//! operation — refused inputs are returned with their error and never journaled, (3) appends
+//! the accepted ones to storage in one atomic call (**persist before act**), (4) only then
+//! delivers their outputs. If storage fails, the in-memory state is ahead of the disk: the
+//! driver refuses all further work ([`DriverError::Poisoned`]) until it is reopened from storage.
 //!
-//! On [`Driver::open`] it loads the newest snapshot and replays the journal after it, then applies
-//! a [`Event::Tick`] at the clock's time — so offers that expired while the process was down are
-//! expired now, visibly, with their tasks back in line — and delivers every still-outstanding
-//! offer again (transports treat offers as idempotent by id).
+//! Snapshots are [`OperationState`](crate::operation::OperationState)s: the router, the
+//! workflow engine (steps and their timers), the escalation engine (every conversation's owner,
+//! hysteresis, cooldowns and pending hand-over) and the ledger, versioned together.
+//!
+//! On [`Driver::open`] it loads the newest snapshot and replays the journal after it, then
+//! applies an [`Input::Tick`] at the clock's time — so offers that expired while the process was
+//! down are expired now, visibly, with their tasks back in line, and conversation timers fire —
+//! and delivers every still-outstanding offer again (transports treat offers as idempotent by
+//! id).
 
+use crate::operation::{Input, Operation, OperationConfig, OperationError, Output};
 use crate::storage::{DamagedRecord, JournalRecord, Loaded};
-use crate::{
-    Clock, DefaultPolicy, Effect, Event, OfferId, Policy, Router, RouterConfig, RouterError,
-    Storage, Transport,
-};
+use crate::{Clock, DefaultPolicy, Effect, Event, OfferId, Policy, Router, Storage, Transport};
 
 /// What went wrong in the driver.
 #[derive(Debug, thiserror::Error)]
@@ -23,13 +27,14 @@ pub enum DriverError<SE: std::error::Error + 'static> {
     /// The storage failed; the driver is now poisoned.
     #[error("storage failed: {0}")]
     Storage(#[source] SE),
-    /// The router refused to rebuild (bad snapshot or a journaled event that no longer applies).
+    /// The operation refused to rebuild (bad snapshot or a journaled input that no longer
+    /// applies).
     #[error("recovery failed at record {seq}: {error}")]
     Recovery {
         /// Journal position (0 = the snapshot).
         seq: u64,
-        /// The router's error.
-        error: RouterError,
+        /// The operation's error.
+        error: OperationError,
     },
     /// An earlier storage failure left memory ahead of disk; reopen the driver.
     #[error("driver poisoned by an earlier storage failure; reopen it from storage")]
@@ -54,13 +59,20 @@ pub struct RecoveryReport {
 /// The outcome of one submitted batch.
 #[derive(Debug, Default)]
 pub struct Submitted {
-    /// Per event, in order: `Ok` or the router's refusal (refused events are not journaled).
-    pub results: Vec<Result<(), RouterError>>,
-    /// Effects delivered, in order.
-    pub effects: Vec<Effect>,
-    /// Effects whose delivery failed, with the transport's message. Failed offers were rejected
+    /// Per input, in order: `Ok` or the operation's refusal (refused inputs are not journaled).
+    pub results: Vec<Result<(), OperationError>>,
+    /// Outputs delivered, in order.
+    pub outputs: Vec<Output>,
+    /// Outputs whose delivery failed, with the transport's message. Failed offers were rejected
     /// on the agent's behalf.
-    pub failed_deliveries: Vec<(Effect, String)>,
+    pub failed_deliveries: Vec<(Output, String)>,
+}
+
+impl Submitted {
+    /// The router effects among the delivered outputs, in order.
+    pub fn effects(&self) -> impl Iterator<Item = &Effect> + '_ {
+        self.outputs.iter().filter_map(Output::as_router)
+    }
 }
 
 /// Tuning for the [`Driver`].
@@ -78,7 +90,7 @@ impl Default for DriverOptions {
     }
 }
 
-/// The pure router with storage, transport and clock attached.
+/// The composed operation with storage, transport and clock attached.
 ///
 /// # Example
 /// ```
@@ -93,7 +105,7 @@ impl Default for DriverOptions {
 ///         .state(AgentState::Available)),
 ///     Event::Arrive(TaskSpec::new(TaskId(1), brand, Channel::Chat)),
 /// ])?;
-/// assert!(driver.transport().delivered.iter().any(|e| matches!(e, Effect::Offer { .. })));
+/// assert!(driver.transport().effects().any(|e| matches!(e, Effect::Offer { .. })));
 ///
 /// // "Restart": reopen from the same storage; the offer is delivered again.
 /// let storage = driver.into_parts().0;
@@ -103,9 +115,33 @@ impl Default for DriverOptions {
 /// assert_eq!(driver.router().live_tasks(), 1);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// With the bot front line, conversations survive a restart too:
+/// ```
+/// use switchboard::*;
+/// use switchboard::escalation::{ConversationId, Signal, Turn};
+/// use switchboard::operation::{Input, OperationConfig};
+/// let clock = ManualClock::new(Time::from_secs(100));
+/// let config = OperationConfig::with_bots(RouterConfig::default());
+/// let (mut driver, _) = Driver::open(config.clone(), DefaultPolicy, MemoryStorage::default(),
+///     VecTransport::default(), clock.clone(), DriverOptions::default())?;
+/// let brand = driver.intern_tenant("acme")?;
+/// driver.submit(vec![
+///     Input::Open { conversation: ConversationId(9), tenant: brand },
+///     Input::Signal { conversation: ConversationId(9),
+///         signal: Signal::Turn(Turn::customer("转人工")) },
+/// ])?;
+/// let before = driver.operation().conversation(ConversationId(9)).unwrap().clone();
+/// let storage = driver.into_parts().0;
+/// let (driver, _) = Driver::open(config, DefaultPolicy, storage, VecTransport::default(),
+///     clock, DriverOptions::default())?;
+/// assert_eq!(driver.operation().conversation(ConversationId(9)), Some(&before));
+/// assert_eq!(before.owner().name(), "pending_human");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct Driver<S: Storage, T: Transport, C: Clock, P: Policy = DefaultPolicy> {
-    router: Router<P>,
+    op: Operation<P>,
     storage: S,
     transport: T,
     clock: C,
@@ -116,16 +152,17 @@ pub struct Driver<S: Storage, T: Transport, C: Clock, P: Policy = DefaultPolicy>
 }
 
 impl<S: Storage, T: Transport, C: Clock, P: Policy + Clone> Driver<S, T, C, P> {
-    /// Opens the driver: recovers the router from `storage` (or starts fresh with `config` when
-    /// the storage is empty), expires what ran out while down, and re-delivers outstanding
-    /// offers.
+    /// Opens the driver: recovers the operation from `storage` (or starts fresh with `config`
+    /// when the storage is empty — a [`RouterConfig`](crate::RouterConfig) converts into a
+    /// router-only [`OperationConfig`]), expires what ran out while down, fires due timers, and
+    /// re-delivers outstanding offers.
     ///
     /// # Errors
     /// [`DriverError::Storage`] when loading fails (including damage before the journal's end and
-    /// incompatible versions), [`DriverError::Recovery`] when the snapshot or a record does not
-    /// apply.
+    /// incompatible versions), [`DriverError::Recovery`] when the configuration, the snapshot or
+    /// a record does not apply.
     pub fn open(
-        config: RouterConfig,
+        config: impl Into<OperationConfig>,
         policy: P,
         mut storage: S,
         transport: T,
@@ -141,22 +178,21 @@ impl<S: Storage, T: Transport, C: Clock, P: Policy + Clone> Driver<S, T, C, P> {
             damaged_tail,
             ..RecoveryReport::default()
         };
-        let (mut router, mut seq) = match snapshot {
+        let (mut op, mut seq) = match snapshot {
             Some((through, state)) => (
-                Router::from_state(state, policy)
+                Operation::from_state(state, policy)
                     .map_err(|error| DriverError::Recovery { seq: 0, error })?,
                 through,
             ),
             None => (
-                Router::with_policy(config, policy)
+                Operation::with_policy(config.into(), policy)
                     .map_err(|error| DriverError::Recovery { seq: 0, error })?,
                 0,
             ),
         };
         report.snapshot_seq = seq;
         for rec in records {
-            router
-                .handle(rec.at, rec.event)
+            op.handle(rec.at, rec.input)
                 .map_err(|error| DriverError::Recovery {
                     seq: rec.seq,
                     error,
@@ -164,10 +200,10 @@ impl<S: Storage, T: Transport, C: Clock, P: Policy + Clone> Driver<S, T, C, P> {
             seq = rec.seq;
             report.replayed += 1;
         }
-        // Effects of replayed events were delivered before the crash.
-        router.drain_effects().for_each(drop);
+        // Outputs of replayed inputs were delivered before the crash.
+        op.drain_outputs().for_each(drop);
         let mut driver = Driver {
-            router,
+            op,
             storage,
             transport,
             clock,
@@ -176,14 +212,13 @@ impl<S: Storage, T: Transport, C: Clock, P: Policy + Clone> Driver<S, T, C, P> {
             since_snapshot: 0,
             poisoned: false,
         };
-        let expired_before = driver.router.counters().expired;
+        let expired_before = driver.op.router().counters().expired;
         let outstanding: Vec<OfferId> = driver.outstanding_offers();
-        let done = driver.submit(vec![Event::Tick])?;
-        report.expired_on_recovery = driver.router.counters().expired - expired_before;
+        let done = driver.submit(vec![Input::Tick])?;
+        report.expired_on_recovery = driver.op.router().counters().expired - expired_before;
         // Re-deliver offers that survived the tick and were not just made by it.
         let fresh: Vec<OfferId> = done
-            .effects
-            .iter()
+            .effects()
             .filter_map(|e| match e {
                 Effect::Offer { offer, .. } => Some(*offer),
                 _ => None,
@@ -193,21 +228,21 @@ impl<S: Storage, T: Transport, C: Clock, P: Policy + Clone> Driver<S, T, C, P> {
             if fresh.contains(&offer) {
                 continue;
             }
-            if let Some((task, agent, expires_at)) = driver.router.offer(offer) {
-                let channel = driver.router.task_channel(task);
-                if let Some(channel) = channel {
-                    let effect = Effect::Offer {
-                        offer,
-                        task,
-                        agent,
-                        channel,
-                        expires_at,
-                    };
-                    // A failed re-delivery is rejected like any failed offer.
-                    let mut out = Submitted::default();
-                    driver.deliver_all(vec![effect], &mut out)?;
-                    report.reissued_offers += 1;
-                }
+            let router = driver.op.router();
+            if let Some((task, agent, expires_at)) = router.offer(offer)
+                && let Some(channel) = router.task_channel(task)
+            {
+                let effect = Effect::Offer {
+                    offer,
+                    task,
+                    agent,
+                    channel,
+                    expires_at,
+                };
+                // A failed re-delivery is rejected like any failed offer.
+                let mut out = Submitted::default();
+                driver.deliver_all(vec![effect.into()], &mut out)?;
+                report.reissued_offers += 1;
             }
         }
         Ok((driver, report))
@@ -218,7 +253,12 @@ impl<S: Storage, T: Transport, C: Clock, P: Policy> Driver<S, T, C, P> {
     /// The router (read-only: change it through [`Driver::submit`] so every change is journaled).
     #[must_use]
     pub fn router(&self) -> &Router<P> {
-        &self.router
+        self.op.router()
+    }
+    /// The composed operation (read-only: change it through [`Driver::submit`]).
+    #[must_use]
+    pub fn operation(&self) -> &Operation<P> {
+        &self.op
     }
     /// The transport.
     #[must_use]
@@ -234,7 +274,7 @@ impl<S: Storage, T: Transport, C: Clock, P: Policy> Driver<S, T, C, P> {
     pub fn clock(&self) -> &C {
         &self.clock
     }
-    /// Journal position of the last accepted event.
+    /// Journal position of the last accepted input.
     #[must_use]
     pub fn journal_seq(&self) -> u64 {
         self.seq
@@ -252,8 +292,9 @@ impl<S: Storage, T: Transport, C: Clock, P: Policy> Driver<S, T, C, P> {
     /// [`DriverError::Poisoned`].
     pub fn intern_tenant(&mut self, name: &str) -> Result<crate::TenantId, DriverError<S::Error>> {
         self.live()?;
-        let known = self.router.catalog().find_tenant(name);
-        let id = self.router.catalog_mut().tenant(name);
+        let catalog = self.op.router_mut().catalog_mut();
+        let known = catalog.find_tenant(name);
+        let id = catalog.tenant(name);
         self.persist_new_name(known.is_none())?;
         Ok(id)
     }
@@ -263,8 +304,9 @@ impl<S: Storage, T: Transport, C: Clock, P: Policy> Driver<S, T, C, P> {
     /// [`DriverError::Poisoned`].
     pub fn intern_skill(&mut self, name: &str) -> Result<crate::SkillId, DriverError<S::Error>> {
         self.live()?;
-        let known = self.router.catalog().find_skill(name);
-        let id = self.router.catalog_mut().skill(name);
+        let catalog = self.op.router_mut().catalog_mut();
+        let known = catalog.find_skill(name);
+        let id = catalog.skill(name);
         self.persist_new_name(known.is_none())?;
         Ok(id)
     }
@@ -274,8 +316,9 @@ impl<S: Storage, T: Transport, C: Clock, P: Policy> Driver<S, T, C, P> {
     /// [`DriverError::Poisoned`].
     pub fn intern_tag(&mut self, name: &str) -> Result<crate::TagId, DriverError<S::Error>> {
         self.live()?;
-        let known = self.router.catalog().find_tag(name);
-        let id = self.router.catalog_mut().tag(name);
+        let catalog = self.op.router_mut().catalog_mut();
+        let known = catalog.find_tag(name);
+        let id = catalog.tag(name);
         self.persist_new_name(known.is_none())?;
         Ok(id)
     }
@@ -294,64 +337,74 @@ impl<S: Storage, T: Transport, C: Clock, P: Policy> Driver<S, T, C, P> {
     }
 
     fn outstanding_offers(&self) -> Vec<OfferId> {
-        let mut v: Vec<OfferId> = (1..self.router.next_offer_id())
+        let router = self.op.router();
+        let mut v: Vec<OfferId> = (1..router.next_offer_id())
             .map(OfferId)
-            .filter(|o| self.router.offer(*o).is_some())
+            .filter(|o| router.offer(*o).is_some())
             .collect();
         v.sort_unstable();
         v
     }
 
-    /// Applies a batch of events at the clock's current time, journals the accepted ones in one
-    /// storage call, then delivers their effects. Timers due by now fire first.
+    /// Applies a batch of inputs (router [`Event`]s convert into [`Input`]s) at the clock's
+    /// current time, journals the accepted ones in one storage call, then delivers their
+    /// outputs. Timers due by now fire first.
     ///
     /// # Errors
     /// [`DriverError::Storage`] (the driver is then poisoned) or [`DriverError::Poisoned`].
-    /// Refusals of individual events are in [`Submitted::results`], not errors.
-    pub fn submit(&mut self, events: Vec<Event>) -> Result<Submitted, DriverError<S::Error>> {
+    /// Refusals of individual inputs are in [`Submitted::results`], not errors.
+    pub fn submit<I: Into<Input>>(
+        &mut self,
+        inputs: Vec<I>,
+    ) -> Result<Submitted, DriverError<S::Error>> {
         self.live()?;
-        let now = self.clock.now().max(self.router.now());
+        let now = self
+            .clock
+            .now()
+            .max(self.op.now())
+            .max(self.op.router().now());
         let mut out = Submitted::default();
-        let mut records = Vec::with_capacity(events.len() + 1);
-        let mut effects = Vec::new();
-        let due = self.router.poll_timeout().is_some_and(|t| t <= now);
-        if due && !matches!(events.first(), Some(Event::Tick)) {
-            // Timers due by now fire before the caller's events (journaled as a tick).
-            if self.router.handle_timeout(now).is_ok() {
+        let mut records = Vec::with_capacity(inputs.len() + 1);
+        let mut outputs = Vec::new();
+        let inputs: Vec<Input> = inputs.into_iter().map(Into::into).collect();
+        let due = self.op.poll_timeout().is_some_and(|t| t <= now);
+        if due && !matches!(inputs.first(), Some(Input::Tick)) {
+            // Timers due by now fire before the caller's inputs (journaled as a tick).
+            if self.op.handle(now, Input::Tick).is_ok() {
                 self.seq += 1;
                 records.push(JournalRecord {
                     seq: self.seq,
                     at: now,
-                    event: Event::Tick,
+                    input: Input::Tick,
                 });
             }
-            effects.extend(self.router.drain_effects());
+            outputs.extend(self.op.drain_outputs());
         }
-        for event in events {
-            let res = self.router.handle(now, event.clone());
+        for input in inputs {
+            let res = self.op.handle(now, input.clone());
             if res.is_ok() {
                 self.seq += 1;
                 records.push(JournalRecord {
                     seq: self.seq,
                     at: now,
-                    event,
+                    input,
                 });
             }
             out.results.push(res);
-            effects.extend(self.router.drain_effects());
+            outputs.extend(self.op.drain_outputs());
         }
         self.persist(&records)?;
-        self.deliver_all(effects, &mut out)?;
+        self.deliver_all(outputs, &mut out)?;
         self.maybe_snapshot()?;
         Ok(out)
     }
 
-    /// Fires due timers (journaled as [`Event::Tick`]) and delivers the effects.
+    /// Fires due timers (journaled as [`Input::Tick`]) and delivers the outputs.
     ///
     /// # Errors
     /// As [`Driver::submit`].
     pub fn tick(&mut self) -> Result<Submitted, DriverError<S::Error>> {
-        self.submit(vec![Event::Tick])
+        self.submit(vec![Input::Tick])
     }
 
     /// Saves a snapshot now (the store may compact the journal it covers).
@@ -360,7 +413,7 @@ impl<S: Storage, T: Transport, C: Clock, P: Policy> Driver<S, T, C, P> {
     /// [`DriverError::Storage`] (the driver is then poisoned) or [`DriverError::Poisoned`].
     pub fn snapshot(&mut self) -> Result<(), DriverError<S::Error>> {
         self.live()?;
-        let state = self.router.export_state();
+        let state = self.op.export_state();
         if let Err(e) = self.storage.save_snapshot(self.seq, &state) {
             self.poisoned = true;
             return Err(DriverError::Storage(e));
@@ -388,32 +441,35 @@ impl<S: Storage, T: Transport, C: Clock, P: Policy> Driver<S, T, C, P> {
         Ok(())
     }
 
-    /// Delivers effects; a failed offer delivery is rejected on the agent's behalf (journaled),
-    /// and the effects of that rejection are delivered in turn.
+    /// Delivers outputs; a failed offer delivery is rejected on the agent's behalf (journaled),
+    /// and the outputs of that rejection are delivered in turn.
     fn deliver_all(
         &mut self,
-        effects: Vec<Effect>,
+        outputs: Vec<Output>,
         out: &mut Submitted,
     ) -> Result<(), DriverError<S::Error>> {
-        let mut queue: std::collections::VecDeque<Effect> = effects.into();
-        while let Some(effect) = queue.pop_front() {
-            match self.transport.deliver(&effect) {
-                Ok(()) => out.effects.push(effect),
+        let mut queue: std::collections::VecDeque<Output> = outputs.into();
+        while let Some(output) = queue.pop_front() {
+            match self.transport.deliver(&output) {
+                Ok(()) => out.outputs.push(output),
                 Err(err) => {
-                    if let Effect::Offer { offer, agent, .. } = effect {
-                        let now = self.router.now();
-                        if self.router.reject(now, offer, agent).is_ok() {
+                    if let Some(&Effect::Offer { offer, agent, .. }) = output.as_router() {
+                        let now = self.op.now();
+                        let input = Input::Router {
+                            event: Event::Reject { offer, agent },
+                        };
+                        if self.op.handle(now, input.clone()).is_ok() {
                             self.seq += 1;
                             let rec = JournalRecord {
                                 seq: self.seq,
                                 at: now,
-                                event: Event::Reject { offer, agent },
+                                input,
                             };
                             self.persist(std::slice::from_ref(&rec))?;
-                            queue.extend(self.router.drain_effects());
+                            queue.extend(self.op.drain_outputs());
                         }
                     }
-                    out.failed_deliveries.push((effect, err.to_string()));
+                    out.failed_deliveries.push((output, err.to_string()));
                 }
             }
         }

@@ -14,7 +14,7 @@
 //!   [`SqliteOptions::retain_journal`] to keep them (audits; tests that compare the recovered
 //!   state with a replay of the whole journal).
 //! * **Versioned and checksummed**: the file records the layout, [`JOURNAL_VERSION`] and
-//!   [`STATE_VERSION`] it was written with and is refused by a build that reads other versions
+//!   [`OPERATION_STATE_VERSION`](crate::operation::OPERATION_STATE_VERSION) it was written with and is refused by a build that reads other versions
 //!   ([`SqliteError::Version`]). Journal rows are [`JournalRecord::encode`]d (version + CRC);
 //!   snapshots carry a CRC too.
 //!
@@ -24,7 +24,7 @@
 //! |---|---|---|
 //! | `meta` | `key TEXT PRIMARY KEY, value INTEGER` | `layout`, `journal_version`, `state_version` |
 //! | `journal` | `seq INTEGER PRIMARY KEY, bytes BLOB` | [`JournalRecord::encode`] of each accepted event |
-//! | `snapshot` | `through INTEGER PRIMARY KEY, version, crc, bytes BLOB` | the newest [`RouterState`] as JSON, with its CRC-32 |
+//! | `snapshot` | `through INTEGER PRIMARY KEY, version, crc, bytes BLOB` | the newest [`OperationState`] as JSON, with its CRC-32 |
 //! | `damaged` | `seq, bytes, error, found_at` | damaged last records set aside by [`Storage::load`] |
 //!
 //! # Example
@@ -51,8 +51,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+use crate::operation::{OPERATION_STATE_VERSION as STATE_VERSION, OperationState};
 use crate::storage::{DamagedRecord, Loaded, RecordError};
-use crate::{JOURNAL_VERSION, JournalRecord, RouterState, STATE_VERSION, Storage};
+use crate::{JOURNAL_VERSION, JournalRecord, Storage};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -167,7 +168,7 @@ pub enum SchemaPart {
     Layout,
     /// The journal records ([`JOURNAL_VERSION`]).
     Journal,
-    /// The snapshots ([`STATE_VERSION`]).
+    /// The snapshots ([`OPERATION_STATE_VERSION`](crate::operation::OPERATION_STATE_VERSION)).
     State,
 }
 
@@ -257,8 +258,8 @@ pub enum SqliteError {
 /// let path = dir.join("store.db");
 /// # let _ = std::fs::remove_file(&path);
 /// let mut s = SqliteStorage::open_with(&path, SqliteOptions::default().retain_journal(true))?;
-/// s.append(&[JournalRecord { seq: 1, at: Time::ZERO, event: Event::Tick },
-///            JournalRecord { seq: 2, at: Time::ZERO, event: Event::Tick }])?;
+/// s.append(&[JournalRecord { seq: 1, at: Time::ZERO, input: Event::Tick.into() },
+///            JournalRecord { seq: 2, at: Time::ZERO, input: Event::Tick.into() }])?;
 /// assert_eq!(s.last_seq(), 2);
 /// assert_eq!(s.load()?.records.len(), 2);
 /// assert_eq!(s.journal(2)?.len(), 1);
@@ -282,7 +283,7 @@ fn to_u64(v: i64, what: &str) -> Result<u64, SqliteError> {
     u64::try_from(v).map_err(|_| SqliteError::Foreign(format!("negative {what}: {v}")))
 }
 
-/// Reads only the version of a serialised [`RouterState`], whatever else it contains.
+/// Reads only the version of a serialised [`OperationState`], whatever else it contains.
 #[derive(serde::Deserialize)]
 struct VersionProbe {
     version: i64,
@@ -459,8 +460,8 @@ impl SqliteStorage {
     /// # let dir = std::env::temp_dir().join(format!("switchboard-doc-j-{}", std::process::id()));
     /// # std::fs::create_dir_all(&dir)?;
     /// let mut s = SqliteStorage::open(dir.join("j.db"))?;
-    /// s.append(&[JournalRecord { seq: 1, at: Time::ZERO, event: Event::Tick }])?;
-    /// assert_eq!(s.journal(1)?[0].event, Event::Tick);
+    /// s.append(&[JournalRecord { seq: 1, at: Time::ZERO, input: Event::Tick.into() }])?;
+    /// assert_eq!(s.journal(1)?[0].input, Event::Tick.into());
     /// # drop(s);
     /// # std::fs::remove_dir_all(&dir)?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -516,7 +517,7 @@ impl SqliteStorage {
         Ok(out)
     }
 
-    fn read_snapshot(&self) -> Result<Option<(u64, RouterState)>, SqliteError> {
+    fn read_snapshot(&self) -> Result<Option<(u64, OperationState)>, SqliteError> {
         let row: Option<(i64, i64, i64, Vec<u8>)> = self
             .conn
             .query_row(
@@ -544,7 +545,7 @@ impl SqliteStorage {
                 });
             }
         }
-        let state: RouterState =
+        let state: OperationState =
             serde_json::from_slice(&bytes).map_err(|e| damaged(e.to_string()))?;
         Ok(Some((through, state)))
     }
@@ -642,7 +643,7 @@ impl Storage for SqliteStorage {
 
     /// Writes the snapshot (replacing older ones) and, unless
     /// [`SqliteOptions::retain_journal`], deletes the records it covers — in one transaction.
-    fn save_snapshot(&mut self, through: u64, state: &RouterState) -> Result<(), SqliteError> {
+    fn save_snapshot(&mut self, through: u64, state: &OperationState) -> Result<(), SqliteError> {
         let bytes = serde_json::to_vec(state).map_err(|e| SqliteError::Encode(e.to_string()))?;
         let crc = i64::from(crc32fast::hash(&bytes));
         let through_i = to_i64(through)?;

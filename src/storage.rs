@@ -1,26 +1,29 @@
-//! Durable state behind a small trait: an append-only journal of accepted events plus snapshots.
+//! Durable state behind a small trait: an append-only journal of accepted inputs plus snapshots.
 //!
-//! The [`Driver`](crate::Driver) appends every event the router accepted, as a
-//! [`JournalRecord`], *before* it delivers the effects; every so often it saves a
-//! [`RouterState`] snapshot and the store may drop the records the snapshot covers (compaction).
+//! The [`Driver`](crate::Driver) appends every input the [`Operation`](crate::operation::Operation)
+//! accepted, as a [`JournalRecord`], *before* it delivers the outputs; every so often it saves an
+//! [`OperationState`] snapshot (every engine: router, workflows, conversations, ledger) and the
+//! store may drop the records the snapshot covers (compaction).
 //! On start it loads the newest snapshot and the records after it and replays them.
 //!
 //! Records are versioned ([`JOURNAL_VERSION`]) and checksummed ([`JournalRecord::encode`]): a
 //! store reports a damaged *last* record as [`DamagedRecord`] (the state before it is recovered)
 //! and refuses damage anywhere else.
 
-use crate::{Event, RouterState, Time};
+use crate::Time;
+use crate::operation::{Input, OperationState};
 use serde::{Deserialize, Serialize};
 
-/// Version of the journal record schema ([`JournalRecord`] and the [`Event`] it carries).
-pub const JOURNAL_VERSION: u32 = 1;
+/// Version of the journal record schema ([`JournalRecord`] and the [`Input`] it carries).
+/// Version 2: records carry the composed operation's inputs (version 1 carried router events).
+pub const JOURNAL_VERSION: u32 = 2;
 
 /// One accepted input: the journal's unit.
 ///
 /// # Example
 /// ```
 /// use switchboard::{JournalRecord, Event, Time};
-/// let rec = JournalRecord { seq: 7, at: Time::from_secs(3), event: Event::Tick };
+/// let rec = JournalRecord { seq: 7, at: Time::from_secs(3), input: Event::Tick.into() };
 /// let bytes = rec.encode();
 /// assert_eq!(JournalRecord::decode(&bytes).unwrap(), rec);
 /// let mut bad = bytes.clone();
@@ -31,10 +34,10 @@ pub const JOURNAL_VERSION: u32 = 1;
 pub struct JournalRecord {
     /// Position in the journal, from 1, without gaps.
     pub seq: u64,
-    /// The time the event was applied at.
+    /// The time the input was applied at.
     pub at: Time,
-    /// The event.
-    pub event: Event,
+    /// The input.
+    pub input: Input,
 }
 
 /// Why a stored record could not be read.
@@ -122,7 +125,7 @@ pub struct DamagedRecord {
 #[derive(Debug, Clone, Default)]
 pub struct Loaded {
     /// The newest snapshot and the last journal position it covers.
-    pub snapshot: Option<(u64, RouterState)>,
+    pub snapshot: Option<(u64, OperationState)>,
     /// Every readable record after the snapshot, in order.
     pub records: Vec<JournalRecord>,
     /// A damaged record at the very end, skipped.
@@ -156,7 +159,7 @@ pub trait Storage {
     ///
     /// # Errors
     /// When the snapshot could not be made durable.
-    fn save_snapshot(&mut self, through: u64, state: &RouterState) -> Result<(), Self::Error>;
+    fn save_snapshot(&mut self, through: u64, state: &OperationState) -> Result<(), Self::Error>;
     /// Loads the newest snapshot and the records after it.
     ///
     /// # Errors
@@ -191,7 +194,7 @@ pub enum MemoryStorageError {
 /// ```
 /// use switchboard::{MemoryStorage, Storage, JournalRecord, Event, Time};
 /// let mut s = MemoryStorage::default();
-/// s.append(&[JournalRecord { seq: 1, at: Time::ZERO, event: Event::Tick }]).unwrap();
+/// s.append(&[JournalRecord { seq: 1, at: Time::ZERO, input: Event::Tick.into() }]).unwrap();
 /// assert_eq!(s.load().unwrap().records.len(), 1);
 /// ```
 #[derive(Debug, Default, Clone)]
@@ -199,7 +202,7 @@ pub struct MemoryStorage {
     /// Encoded records after the snapshot: (seq, bytes).
     pub records: Vec<(u64, Vec<u8>)>,
     /// The snapshot, if any.
-    pub snapshot: Option<(u64, RouterState)>,
+    pub snapshot: Option<(u64, OperationState)>,
     /// Whether compaction drops covered records.
     pub compact: bool,
 }
@@ -223,7 +226,7 @@ impl Storage for MemoryStorage {
             .extend(records.iter().map(|r| (r.seq, r.encode())));
         Ok(())
     }
-    fn save_snapshot(&mut self, through: u64, state: &RouterState) -> Result<(), Self::Error> {
+    fn save_snapshot(&mut self, through: u64, state: &OperationState) -> Result<(), Self::Error> {
         self.snapshot = Some((through, state.clone()));
         if self.compact {
             self.records.retain(|r| r.0 > through);

@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
+use switchboard::operation::{Input, OperationState, Output};
 use switchboard::sqlite::{SchemaPart, SqliteOptions};
 use switchboard::storage::MemoryStorageError;
 use switchboard::*;
@@ -122,9 +123,10 @@ fn task(n: &Names, id: u64) -> Event {
     )
 }
 
-fn offers_in(effects: &[Effect]) -> Vec<(OfferId, TaskId, AgentId)> {
-    effects
+fn offers_in(outputs: &[Output]) -> Vec<(OfferId, TaskId, AgentId)> {
+    outputs
         .iter()
+        .filter_map(Output::as_router)
         .filter_map(|e| match e {
             Effect::Offer {
                 offer, task, agent, ..
@@ -266,7 +268,11 @@ fn sqlite_compaction_bounds_the_journal_and_retain_keeps_it() {
         full.catalog_mut().skill("returns");
         if retain {
             for r in &stored {
-                full.handle(r.at, r.event.clone()).unwrap();
+                match &r.input {
+                    Input::Router { event } => full.handle(r.at, event.clone()).unwrap(),
+                    Input::Tick => full.handle_timeout(r.at).unwrap(),
+                    other => panic!("a router-only journal holds {other:?}"),
+                }
             }
         }
         let (d2, report) = open(storage, VecTransport::default(), &clock);
@@ -318,7 +324,7 @@ impl<S: Storage> Storage for Flaky<S> {
             _ => self.inner.append(records).map_err(FlakyError::Inner),
         }
     }
-    fn save_snapshot(&mut self, through: u64, state: &RouterState) -> Result<(), Self::Error> {
+    fn save_snapshot(&mut self, through: u64, state: &OperationState) -> Result<(), Self::Error> {
         match self.mode.load(Ordering::SeqCst) {
             OFF => self
                 .inner
@@ -493,9 +499,9 @@ fn offers_expired_while_down<B: Backend>(mut b: B) {
     assert_eq!(report.expired_on_recovery, 2);
     assert_eq!(report.reissued_offers, 0);
     assert_eq!(d.router().counters().expired, 2);
-    let effects = &d.transport().delivered;
+    let effects: Vec<&Effect> = d.transport().effects().collect();
     for (offer, task, agent) in &before {
-        assert!(effects.contains(&Effect::OfferExpired {
+        assert!(effects.contains(&&Effect::OfferExpired {
             offer: *offer,
             task: *task,
             agent: *agent
@@ -571,7 +577,7 @@ fn sqlite_expired_at_recovery_then_reoffered_to_another_agent() {
 #[derive(Debug, Default)]
 struct Unreachable {
     agents: Vec<AgentId>,
-    delivered: Vec<Effect>,
+    delivered: Vec<Output>,
 }
 
 #[derive(Debug)]
@@ -585,13 +591,13 @@ impl std::error::Error for Down {}
 
 impl Transport for Unreachable {
     type Error = Down;
-    fn deliver(&mut self, effect: &Effect) -> Result<(), Down> {
-        if let Effect::Offer { agent, .. } = effect
+    fn deliver(&mut self, output: &Output) -> Result<(), Down> {
+        if let Some(Effect::Offer { agent, .. }) = output.as_router()
             && self.agents.contains(agent)
         {
             return Err(Down(*agent));
         }
-        self.delivered.push(effect.clone());
+        self.delivered.push(output.clone());
         Ok(())
     }
 }
@@ -614,18 +620,18 @@ fn failed_delivery_moves_on<B: Backend>(mut b: B) {
     let (failed, msg) = &out.failed_deliveries[0];
     assert!(
         matches!(
-            failed,
-            Effect::Offer {
+            failed.as_router(),
+            Some(Effect::Offer {
                 agent: AgentId(1),
                 ..
-            }
+            })
         ),
         "{failed:?}"
     );
     assert_eq!(msg, &format!("{} unreachable", AgentId(1)));
     // Rejected on the agent's behalf, journaled, and the task moved on to agent 2.
     assert_eq!(d.router().counters().rejected, 1);
-    let delivered = offers_in(&out.effects);
+    let delivered = offers_in(&out.outputs);
     assert_eq!(delivered.len(), 1);
     assert_eq!(delivered[0].2, AgentId(2));
     assert!(matches!(
@@ -986,7 +992,7 @@ fn sqlite_append_is_all_or_nothing() {
     let rec = |seq| JournalRecord {
         seq,
         at: Time::ZERO,
-        event: Event::Tick,
+        input: Input::Tick,
     };
     s.append(&[rec(1), rec(2)]).unwrap();
     // A gap in the middle of a batch: refused, and nothing of it stored.

@@ -213,3 +213,20 @@ pub enum Output {
         outcome: AiOutcome,
     },
 }
+
+impl Output {
+    /// The router's effect, if this output is one.
+    #[must_use]
+    pub fn as_router(&self) -> Option<&Effect> {
+        match self {
+            Output::Router { effect } => Some(effect),
+            _ => None,
+        }
+    }
+}
+
+impl From<Effect> for Output {
+    fn from(effect: Effect) -> Self {
+        Output::Router { effect }
+    }
+}

@@ -95,8 +95,9 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-/// Version of [`OperationState`]; a snapshot of another version is refused.
-pub const OPERATION_STATE_VERSION: u32 = 1;
+/// Version of [`OperationState`]; a snapshot of another version is refused. (Version 1 was the
+/// router-only [`RouterState`] snapshot of earlier releases.)
+pub const OPERATION_STATE_VERSION: u32 = 2;
 
 /// The task type whose workflow routes hand-overs by default.
 pub const DEFAULT_HANDOVER_WORKFLOW: &str = "escalation";

@@ -441,9 +441,13 @@ impl WorkflowEngine {
                 });
             };
             ft.wf = wf;
-            ft.next = None;
+            // The saved deadline, not a recomputed one: a deadline already consumed (a task
+            // deferred because it was offered when its step ran out) must not fire again, so
+            // that restoring equals replaying.
+            if let Some(at) = ft.next {
+                e.deadlines.insert((at, id));
+            }
             e.tasks.insert(id, ft);
-            e.schedule(id, Time::ZERO);
         }
         e.deferred = state
             .deferred

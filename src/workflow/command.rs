@@ -227,7 +227,13 @@ mod tests {
         let (mut router, mut flows, acme, sizing) = setup(two_steps());
         let spec = TaskSpec::new(TaskId(7), acme, Channel::Chat);
         let cmd = flows
-            .arrive(&router, Time::ZERO, spec.clone(), "presale", BTreeMap::new())
+            .arrive(
+                &router,
+                Time::ZERO,
+                spec.clone(),
+                "presale",
+                BTreeMap::new(),
+            )
             .unwrap();
         let t = target(&router, sizing, 8);
         let mut want = spec;

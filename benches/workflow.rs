@@ -17,7 +17,9 @@ use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use std::collections::BTreeMap;
 use std::hint::black_box;
 use switchboard::expr::{Expr, Filter};
-use switchboard::workflow::{Step, Workflow, WorkflowEngine, WorkflowSet};
+use switchboard::workflow::{
+    Step, Workflow, WorkflowEngine, WorkflowSet, drive_arrive, drive_timeout,
+};
 use switchboard::*;
 
 #[path = "workload/mod.rs"]
@@ -131,15 +133,15 @@ fn bench(c: &mut Criterion) {
             b.iter(|| {
                 id += 1;
                 now = now.plus_millis(1);
-                flows
-                    .arrive(
-                        &mut r,
-                        now,
-                        TaskSpec::new(TaskId(id), acme, Channel::Chat),
-                        "presale",
-                        BTreeMap::new(),
-                    )
-                    .unwrap();
+                drive_arrive(
+                    &mut flows,
+                    &mut r,
+                    now,
+                    TaskSpec::new(TaskId(id), acme, Channel::Chat),
+                    "presale",
+                    BTreeMap::new(),
+                )
+                .unwrap();
                 serve(&mut r, now, TaskId(id));
                 while flows.poll_effect().is_some() {}
                 flows.forget(TaskId(id));
@@ -159,21 +161,21 @@ fn bench(c: &mut Criterion) {
                 let (_, _, _, acme) = catalog(r.catalog_mut());
                 let mut flows = WorkflowEngine::new(three_steps(), r.catalog()).unwrap();
                 for i in 0..n {
-                    flows
-                        .arrive(
-                            &mut r,
-                            Time::ZERO,
-                            TaskSpec::new(TaskId(i), acme, Channel::Chat),
-                            "presale",
-                            BTreeMap::new(),
-                        )
-                        .unwrap();
+                    drive_arrive(
+                        &mut flows,
+                        &mut r,
+                        Time::ZERO,
+                        TaskSpec::new(TaskId(i), acme, Channel::Chat),
+                        "presale",
+                        BTreeMap::new(),
+                    )
+                    .unwrap();
                 }
                 while flows.poll_effect().is_some() {}
                 (r, flows)
             },
             |(mut r, mut flows)| {
-                flows.handle_timeout(&mut r, Time::from_secs(30)).unwrap();
+                drive_timeout(&mut flows, &mut r, Time::from_secs(30)).unwrap();
                 while flows.poll_effect().is_some() {}
                 black_box((r, flows))
             },

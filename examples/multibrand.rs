@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BinaryHeap};
 use std::error::Error;
 use switchboard::expr::AttrValue;
 use switchboard::policy::PolicySet;
-use switchboard::workflow::{WorkflowEffect, WorkflowEngine};
+use switchboard::workflow::{WorkflowEffect, WorkflowEngine, drive_timeout};
 use switchboard::*;
 
 const MINUTE: u64 = 60_000;
@@ -139,7 +139,14 @@ fn main() -> Result<(), Box<dyn Error>> {
             };
             let lang = ["zh", "zh", "zh", "en", "ja"][next % 5];
             let attrs = BTreeMap::from([("lang".to_string(), AttrValue::Str(lang.into()))]);
-            flows.arrive(&mut router, now, spec, kind, attrs)?;
+            // The engine reads the router and says what to do; the host applies it, then the
+            // commands that follow (queue-length rules see the queue the task joined).
+            flows
+                .arrive(&router, now, spec, kind, attrs)?
+                .apply(&mut router, now)?;
+            while let Some(cmd) = flows.poll_command(&router)? {
+                cmd.apply(&mut router, now)?;
+            }
             created.insert(id, (b, now));
             stats.entry(b).or_default().arrived += 1;
         }
@@ -151,7 +158,7 @@ fn main() -> Result<(), Box<dyn Error>> {
             router.complete(now, task)?;
             flows.forget(task);
         }
-        flows.handle_timeout(&mut router, now)?;
+        drive_timeout(&mut flows, &mut router, now)?; // router timers, then the engine's
         // Agents accept every offer at once; the chat lasts 1-4 minutes.
         let offers: Vec<(OfferId, TaskId, AgentId)> = router
             .drain_effects()

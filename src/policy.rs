@@ -881,7 +881,7 @@ impl ValidPolicy {
             })
             .collect();
         router.set_shares(now, shares)?;
-        flows.reload(router, now, self.parts.workflows.clone())
+        crate::workflow::drive_reload(flows, router, now, self.parts.workflows.clone())
     }
 
     /// The declared pool as agents (ids `first_id`, `first_id + 1`, …, group by group), with

@@ -14,7 +14,10 @@ use crate::ledger::{Arrival, Guarantee, Ledger, LedgerConfig, Outcome};
 use crate::policy::{PolicySet, ValidPolicy};
 use crate::sim::{self, Scenario, SimError, VerifySettings};
 use crate::staffing::{self, ForecastRow, Model, PlanSettings, QueueMetrics, Target, Traffic};
-use crate::workflow::{WorkflowEngine, WorkflowError, WorkflowSet, WorkflowState};
+use crate::workflow::{
+    WorkflowEngine, WorkflowError, WorkflowSet, WorkflowState, drive_arrive, drive_reload,
+    drive_timeout,
+};
 use crate::{
     AgentId, AgentState, DefaultPolicy, EscalationEngine, EscalationError, EscalationPolicy, Event,
     Guardrail, GuardrailConfig, GuardrailError, OfferId, PolicyConfig, Router, RouterConfig,
@@ -877,9 +880,15 @@ impl NativeWorkflows {
     ) -> PyResult<String> {
         let spec: TaskSpec = parse(py, "task", spec_json)?;
         let attrs: BTreeMap<String, AttrValue> = parse(py, "task attributes", attrs_json)?;
-        self.inner
-            .arrive(&mut router.inner, Time(now_ms), spec, task_type, attrs)
-            .map_err(|e| workflow_err(py, &e, false))?;
+        drive_arrive(
+            &mut self.inner,
+            &mut router.inner,
+            Time(now_ms),
+            spec,
+            task_type,
+            attrs,
+        )
+        .map_err(|e| workflow_err(py, &e, false))?;
         router.drain(py)
     }
 
@@ -896,8 +905,7 @@ impl NativeWorkflows {
         router: &mut NativeRouter,
         now_ms: u64,
     ) -> PyResult<String> {
-        self.inner
-            .handle_timeout(&mut router.inner, Time(now_ms))
+        drive_timeout(&mut self.inner, &mut router.inner, Time(now_ms))
             .map_err(|e| workflow_err(py, &e, false))?;
         router.drain(py)
     }
@@ -921,9 +929,7 @@ impl NativeWorkflows {
         set_json: &str,
     ) -> PyResult<String> {
         let set: WorkflowSet = parse(py, "workflow set", set_json)?;
-        let report = self
-            .inner
-            .reload(&mut router.inner, Time(now_ms), set)
+        let report = drive_reload(&mut self.inner, &mut router.inner, Time(now_ms), set)
             .map_err(|e| workflow_err(py, &e, true))?;
         to_json(py, &report)
     }
@@ -1130,8 +1136,7 @@ mod tests {
                     let attrs: BTreeMap<String, AttrValue> =
                         serde_json::from_value(step["attrs"].clone()).unwrap();
                     let ty = step["type"].as_str().unwrap();
-                    flows
-                        .arrive(&mut r, now, spec, ty, attrs)
+                    drive_arrive(&mut flows, &mut r, now, spec, ty, attrs)
                         .map(|()| record(&mut r, &mut flows, &mut offers))
                 }
                 "accept" => {
@@ -1152,7 +1157,7 @@ mod tests {
                     // Timers due before the last call fire at once (a host loop's catch-up).
                     while let Some(t) = flows.poll_timeout(&r).filter(|&t| t <= now) {
                         let t = t.max(r.now());
-                        flows.handle_timeout(&mut r, t).unwrap();
+                        drive_timeout(&mut flows, &mut r, t).unwrap();
                         let mut tick = record(&mut r, &mut flows, &mut offers);
                         tick["at_ms"] = json!(t);
                         ticks.push(tick);

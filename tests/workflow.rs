@@ -71,9 +71,15 @@ fn set_of(name: &str, wf: Workflow) -> WorkflowSet {
 
 fn arrive(w: &mut World, now: Time, id: u64, kind: &str) {
     let spec = TaskSpec::new(TaskId(id), w.acme, Channel::Chat);
-    w.flows
-        .arrive(&mut w.router, now, spec, kind, BTreeMap::new())
-        .unwrap();
+    drive_arrive(
+        &mut w.flows,
+        &mut w.router,
+        now,
+        spec,
+        kind,
+        BTreeMap::new(),
+    )
+    .unwrap();
 }
 
 fn step_of(w: &World, id: u64) -> usize {
@@ -87,22 +93,18 @@ fn a_task_enters_each_step_exactly_at_its_timeout() {
     arrive(&mut w, secs(0), 1, "presale");
     assert_eq!(step_of(&w, 1), 0);
     assert_eq!(w.flows.poll_timeout(&w.router), Some(secs(10)));
-    w.flows
-        .handle_timeout(&mut w.router, Time::from_millis(9_999))
-        .unwrap();
+    drive_timeout(&mut w.flows, &mut w.router, Time::from_millis(9_999)).unwrap();
     assert_eq!(step_of(&w, 1), 0);
-    w.flows.handle_timeout(&mut w.router, secs(10)).unwrap();
+    drive_timeout(&mut w.flows, &mut w.router, secs(10)).unwrap();
     assert_eq!(step_of(&w, 1), 1);
     assert_eq!(w.router.task_state(TaskId(1)), Some(TaskState::Waiting));
     // Step 1 boosts the priority by 10 over the arrival priority.
     let (_, p) = w.router.task_priority_at(TaskId(1), secs(10)).unwrap();
     assert!(p >= 9.0, "boosted priority {p}");
     assert_eq!(w.flows.poll_timeout(&w.router), Some(secs(25)));
-    w.flows
-        .handle_timeout(&mut w.router, Time::from_millis(24_999))
-        .unwrap();
+    drive_timeout(&mut w.flows, &mut w.router, Time::from_millis(24_999)).unwrap();
     assert_eq!(step_of(&w, 1), 1);
-    w.flows.handle_timeout(&mut w.router, secs(25)).unwrap();
+    drive_timeout(&mut w.flows, &mut w.router, secs(25)).unwrap();
     assert_eq!(step_of(&w, 1), 2);
     assert!(matches!(
         w.router.task_state(TaskId(1)),
@@ -121,9 +123,15 @@ fn a_task_enters_each_step_exactly_at_its_timeout() {
 fn an_old_task_starts_at_the_step_its_age_calls_for() {
     let mut w = world(set_of("presale", bullseye()));
     let spec = TaskSpec::new(TaskId(1), w.acme, Channel::Chat).created_at(secs(0));
-    w.flows
-        .arrive(&mut w.router, secs(15), spec, "presale", BTreeMap::new())
-        .unwrap();
+    drive_arrive(
+        &mut w.flows,
+        &mut w.router,
+        secs(15),
+        spec,
+        "presale",
+        BTreeMap::new(),
+    )
+    .unwrap();
     assert_eq!(step_of(&w, 1), 1);
     assert_eq!(w.flows.poll_timeout(&w.router), Some(secs(25)));
 }
@@ -148,9 +156,15 @@ fn known_agent_step_offers_the_previous_agent_and_skip_if_skips_at_once() {
     // The previous agent (2) is free: step 0 offers the task to it, not to agent 1 (idle longer).
     let spec = TaskSpec::new(TaskId(1), w.acme, Channel::Chat)
         .prefers(Preferences::default().agent(AgentId(2)));
-    w.flows
-        .arrive(&mut w.router, secs(1), spec, "aftersale", BTreeMap::new())
-        .unwrap();
+    drive_arrive(
+        &mut w.flows,
+        &mut w.router,
+        secs(1),
+        spec,
+        "aftersale",
+        BTreeMap::new(),
+    )
+    .unwrap();
     assert_eq!(step_of(&w, 1), 0);
     let Some(TaskState::Offered(o)) = w.router.task_state(TaskId(1)) else {
         panic!("not offered")
@@ -159,9 +173,15 @@ fn known_agent_step_offers_the_previous_agent_and_skip_if_skips_at_once() {
     // The previous agent (2) is now busy: step 0 is skipped at once.
     let spec = TaskSpec::new(TaskId(2), w.acme, Channel::Chat)
         .prefers(Preferences::default().agent(AgentId(2)));
-    w.flows
-        .arrive(&mut w.router, secs(2), spec, "aftersale", BTreeMap::new())
-        .unwrap();
+    drive_arrive(
+        &mut w.flows,
+        &mut w.router,
+        secs(2),
+        spec,
+        "aftersale",
+        BTreeMap::new(),
+    )
+    .unwrap();
     assert_eq!(step_of(&w, 2), 1);
     let Some(TaskState::Offered(o)) = w.router.task_state(TaskId(2)) else {
         panic!("not offered")
@@ -194,14 +214,14 @@ fn wait_time_exceptions_fire_once_on_the_callers_clock() {
     let mut w = world(set_of("presale", wf));
     arrive(&mut w, secs(0), 1, "presale");
     assert_eq!(w.flows.poll_timeout(&w.router), Some(secs(5)));
-    w.flows.handle_timeout(&mut w.router, secs(5)).unwrap();
+    drive_timeout(&mut w.flows, &mut w.router, secs(5)).unwrap();
     assert_eq!(w.router.task_priority_at(TaskId(1), secs(5)).unwrap().0, 2);
     assert_eq!(w.flows.task(TaskId(1)).unwrap().fired, vec!["boost"]);
     // Widening keeps the raised class.
-    w.flows.handle_timeout(&mut w.router, secs(30)).unwrap();
+    drive_timeout(&mut w.flows, &mut w.router, secs(30)).unwrap();
     assert_eq!(step_of(&w, 1), 2);
     assert_eq!(w.router.task_priority_at(TaskId(1), secs(30)).unwrap().0, 2);
-    w.flows.handle_timeout(&mut w.router, secs(60)).unwrap();
+    drive_timeout(&mut w.flows, &mut w.router, secs(60)).unwrap();
     assert_eq!(w.router.task_state(TaskId(1)), None);
     assert!(w.flows.task(TaskId(1)).is_none());
     let callbacks = std::iter::from_fn(|| w.flows.poll_effect())
@@ -234,7 +254,7 @@ fn overflow_sends_the_task_to_another_brands_pool() {
         .unwrap();
     arrive(&mut w, secs(0), 1, "presale");
     assert_eq!(w.router.task_state(TaskId(1)), Some(TaskState::Waiting));
-    w.flows.handle_timeout(&mut w.router, secs(3)).unwrap();
+    drive_timeout(&mut w.flows, &mut w.router, secs(3)).unwrap();
     let Some(TaskState::Offered(o)) = w.router.task_state(TaskId(1)) else {
         panic!("not offered")
     };
@@ -284,7 +304,7 @@ fn widening_waits_for_an_offered_task_to_come_back() {
         panic!("not offered")
     };
     // The timeout passes while the offer is out: the offer is left alone.
-    w.flows.handle_timeout(&mut w.router, secs(12)).unwrap();
+    drive_timeout(&mut w.flows, &mut w.router, secs(12)).unwrap();
     assert_eq!(step_of(&w, 1), 0);
     assert_eq!(
         w.router.task_state(TaskId(1)),
@@ -292,7 +312,7 @@ fn widening_waits_for_an_offered_task_to_come_back() {
     );
     // Rejected: on the next call the task moves to the step its age calls for.
     w.router.reject(secs(13), o[0], AgentId(1)).unwrap();
-    w.flows.handle_timeout(&mut w.router, secs(13)).unwrap();
+    drive_timeout(&mut w.flows, &mut w.router, secs(13)).unwrap();
     assert_eq!(step_of(&w, 1), 1);
 }
 
@@ -314,7 +334,7 @@ fn reload_moves_waiting_tasks_to_the_matching_step_of_the_new_workflow() {
             exceptions: vec![],
         },
     );
-    let report = w.flows.reload(&mut w.router, secs(6), new).unwrap();
+    let report = drive_reload(&mut w.flows, &mut w.router, secs(6), new).unwrap();
     assert_eq!(report.moved, 5);
     assert_eq!(w.router.live_tasks(), live);
     // Ages 5,4,3 s → step 1; ages 2,1 s → step 0.
@@ -329,7 +349,7 @@ fn reload_moves_waiting_tasks_to_the_matching_step_of_the_new_workflow() {
             exceptions: vec![],
         },
     );
-    let err = w.flows.reload(&mut w.router, secs(6), bad).unwrap_err();
+    let err = drive_reload(&mut w.flows, &mut w.router, secs(6), bad).unwrap_err();
     assert!(err.to_string().contains("did you mean"), "{err}");
     assert!(
         err.to_string()
@@ -361,16 +381,12 @@ fn host_attributes_bind_into_targets() {
     let attrs: BTreeMap<String, expr::AttrValue> =
         [("lang".to_string(), expr::AttrValue::Str("en".into()))].into();
     let spec = TaskSpec::new(TaskId(1), w.acme, Channel::Chat);
-    w.flows
-        .arrive(&mut w.router, secs(0), spec, "presale", attrs)
-        .unwrap_err(); // "lang:en" is no known tag: a config error naming the target
+    drive_arrive(&mut w.flows, &mut w.router, secs(0), spec, "presale", attrs).unwrap_err(); // "lang:en" is no known tag: a config error naming the target
     assert_eq!(w.router.task_state(TaskId(1)), None);
     let attrs: BTreeMap<String, expr::AttrValue> =
         [("lang".to_string(), expr::AttrValue::Str("zh".into()))].into();
     let spec = TaskSpec::new(TaskId(1), w.acme, Channel::Chat);
-    w.flows
-        .arrive(&mut w.router, secs(0), spec, "presale", attrs)
-        .unwrap();
+    drive_arrive(&mut w.flows, &mut w.router, secs(0), spec, "presale", attrs).unwrap();
     assert!(matches!(
         w.router.task_state(TaskId(1)),
         Some(TaskState::Offered(_))
@@ -437,7 +453,7 @@ fn a_restored_engine_and_router_continue_exactly_like_the_originals() {
                 break;
             }
             t = next.max(t);
-            f.handle_timeout(r, t).unwrap();
+            drive_timeout(f, r, t).unwrap();
             log[i].extend(r.drain_effects().map(|e| format!("{e:?}")));
             log[i].extend(std::iter::from_fn(|| f.poll_effect()).map(|e| format!("{e:?}")));
         }
@@ -586,13 +602,13 @@ proptest! {
                     if let Some(a) = prev { p = p.agent(AgentId(a)); }
                     let spec = TaskSpec::new(id, w.acme, Channel::Chat).prefers(p)
                         .customer(CustomerProfile { value_tier: tier, sentiment: 0.0 });
-                    w.flows.arrive(&mut w.router, now, spec, "t", BTreeMap::new()).unwrap();
+                    drive_arrive(&mut w.flows, &mut w.router, now, spec, "t", BTreeMap::new()).unwrap();
                     live.insert(id);
                     prefs.insert(id, prev);
                 }
                 Op::Advance(ms) => {
                     now = now.plus_millis(ms);
-                    w.flows.handle_timeout(&mut w.router, now).unwrap();
+                    drive_timeout(&mut w.flows, &mut w.router, now).unwrap();
                 }
                 Op::Accept(i) | Op::Reject(i) => {
                     let offered: Vec<(TaskId, OfferId)> = live.iter().filter_map(|&t| match w.router.task_state(t) {
@@ -619,7 +635,7 @@ proptest! {
                     }
                 }
                 Op::Reload(steps) => {
-                    w.flows.reload(&mut w.router, now, make_set(&steps)).unwrap();
+                    drive_reload(&mut w.flows, &mut w.router, now, make_set(&steps)).unwrap();
                 }
             }
             w.router.check_invariants().map_err(TestCaseError::fail)?;

@@ -800,8 +800,7 @@ impl<'a> Sim<'a> {
     fn fire_timers(&mut self, due: Time) -> Result<Time, SimError> {
         let now = due.max(self.router.now());
         match &mut self.flows {
-            Some(f) => f
-                .handle_timeout(&mut self.router, now)
+            Some(f) => crate::workflow::drive_timeout(f, &mut self.router, now)
                 .map_err(Self::werr(now.0))?,
             None => self.router.handle_timeout(now).map_err(Self::rerr(now.0))?,
         }
@@ -861,8 +860,7 @@ impl<'a> Sim<'a> {
                     };
                     attrs.insert(k.clone(), v);
                 }
-                flows
-                    .arrive(&mut self.router, now, spec, w, attrs)
+                crate::workflow::drive_arrive(flows, &mut self.router, now, spec, w, attrs)
                     .map_err(Self::werr(t))?;
             }
             _ => self.router.arrive(now, spec).map_err(Self::rerr(t))?,

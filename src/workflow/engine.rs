@@ -1,7 +1,8 @@
 //! The workflow engine: runs [`Workflow`]s next to a [`Router`].
 
 use super::{
-    ExceptionAction, PriorityChange, SkipIf, StepPreference, Trigger, Workflow, WorkflowSet,
+    ExceptionAction, PriorityChange, RouterCommand, SkipIf, StepPreference, Trigger, Workflow,
+    WorkflowSet,
 };
 use crate::expr::{AttrValue, Expr};
 use crate::{
@@ -139,15 +140,24 @@ pub struct ReloadReport {
     pub dropped: usize,
 }
 
-/// Runs workflows next to a [`Router`], which it is handed on every call (sans-I/O: the engine
-/// owns no router, clock or thread).
+/// Runs workflows next to a [`Router`], which it only reads (sans-I/O: the engine owns no
+/// router, clock or thread, and never mutates the router: events in, commands out). What the
+/// router should do comes back as [`RouterCommand`]s, which the host applies, one at a time:
 ///
-/// * [`arrive`](Self::arrive) routes a new task through its tenant's workflow for its type;
-/// * [`handle_timeout`](Self::handle_timeout) fires the router's timers and every due widening
-///   and wait-time exception — from a deadline set, `O(log n)` per due task, never a scan;
-/// * [`poll_timeout`](Self::poll_timeout) says when to call it next;
+/// * [`arrive`](Self::arrive) routes a new task through its tenant's workflow for its type
+///   and returns its [`RouterCommand::Arrive`];
+/// * [`start_timeout`](Self::start_timeout) (after `router.handle_timeout(now)`) handles every
+///   due widening and wait-time exception — from a deadline set, `O(log n)` per due task,
+///   never a scan;
+/// * [`poll_timeout`](Self::poll_timeout) says when to do that next;
 /// * [`reload`](Self::reload) swaps the workflows at run time: waiting tasks keep their age and
-///   move to the step of the new workflow that matches it.
+///   move to the step of the new workflow that matches it;
+/// * [`poll_command`](Self::poll_command) yields the operation's commands, each computed
+///   from the router as the previous ones left it.
+///
+/// Hosts that run the engine alone can let [`drive_arrive`](super::drive_arrive),
+/// [`drive_timeout`](super::drive_timeout) and [`drive_reload`](super::drive_reload) apply
+/// the commands for them.
 ///
 /// Step targets without `task.…` references are compiled once; others are bound to each task.
 ///
@@ -166,11 +176,17 @@ pub struct ReloadReport {
 /// let mut flows = WorkflowEngine::new(set, router.catalog()).unwrap();
 /// router.add_agent(Time::ZERO, AgentSpec::new(AgentId(1)).skill(sizing, 5)
 ///     .capacity(Channel::Chat, 1).state(AgentState::Available)).unwrap();
-/// flows.arrive(&mut router, Time::ZERO, TaskSpec::new(TaskId(7), acme, Channel::Chat),
-///     "presale", Default::default()).unwrap();
+/// // The engine says what to do; the host does it.
+/// let arrive = flows.arrive(&router, Time::ZERO,
+///     TaskSpec::new(TaskId(7), acme, Channel::Chat), "presale", Default::default()).unwrap();
+/// arrive.apply(&mut router, Time::ZERO).unwrap();
+/// while let Some(cmd) = flows.poll_command(&router).unwrap() {
+///     cmd.apply(&mut router, Time::ZERO).unwrap();
+/// }
 /// assert_eq!(router.task_state(TaskId(7)), Some(TaskState::Waiting)); // nobody at level 8
 /// assert_eq!(flows.poll_timeout(&router), Some(Time::from_secs(30)));
-/// flows.handle_timeout(&mut router, Time::from_secs(30)).unwrap();
+/// // Or let a helper apply the commands.
+/// drive_timeout(&mut flows, &mut router, Time::from_secs(30)).unwrap();
 /// assert_eq!(flows.task(TaskId(7)).unwrap().step, 1);
 /// assert!(matches!(router.task_state(TaskId(7)), Some(TaskState::Offered(_))));
 /// ```
@@ -191,6 +207,18 @@ pub struct WorkflowEngine {
     effects: VecDeque<WorkflowEffect>,
     /// Shared tenant names for task records.
     tenant_names: FxHashMap<crate::TenantId, Arc<str>>,
+    /// Pending work of the running operation (a stack: the end runs next).
+    work: Vec<Work>,
+    /// The running operation.
+    pass: Pass,
+    /// Its time.
+    now: Time,
+    /// Its first error, reported when it ends.
+    first_err: Option<WorkflowError>,
+    /// The task of the Arrive just returned by `arrive`, until the next poll.
+    arrival: Option<TaskId>,
+    /// The report of the last completed reload.
+    reload_report: Option<ReloadReport>,
 }
 
 #[derive(Debug, Clone)]
@@ -326,6 +354,12 @@ impl WorkflowEngine {
             deferred: BTreeSet::new(),
             effects: VecDeque::new(),
             tenant_names: FxHashMap::default(),
+            work: Vec::new(),
+            pass: Pass::Idle,
+            now: Time::ZERO,
+            first_err: None,
+            arrival: None,
+            reload_report: None,
         })
     }
 
@@ -420,8 +454,8 @@ impl WorkflowEngine {
     /// set.default.insert("t".into(), Workflow { steps: vec![
     ///     Step::new("false").timeout_ms(10_000), Step::new("true")], exceptions: vec![] });
     /// let mut flows = WorkflowEngine::new(set.clone(), router.catalog()).unwrap();
-    /// flows.arrive(&mut router, Time::ZERO, TaskSpec::new(TaskId(1), acme, Channel::Chat), "t",
-    ///     Default::default()).unwrap();
+    /// drive_arrive(&mut flows, &mut router, Time::ZERO,
+    ///     TaskSpec::new(TaskId(1), acme, Channel::Chat), "t", Default::default()).unwrap();
     /// let saved = serde_json::to_string(&flows.export_state()).unwrap();
     /// let back = WorkflowEngine::from_state(set, router.catalog(),
     ///     serde_json::from_str(&saved).unwrap()).unwrap();
@@ -474,10 +508,11 @@ impl WorkflowEngine {
         self.effects.pop_front()
     }
 
-    /// When to call [`handle_timeout`](Self::handle_timeout) next: the earlier of the router's
-    /// timers and the engine's deadlines. A deadline can already be past (a task that entered a
-    /// step late, a change deferred while its task was offered): call `handle_timeout` with
-    /// `max(due, router.now())`, never with a time before the router's clock.
+    /// When to handle timeouts next ([`drive_timeout`](super::drive_timeout), or
+    /// `router.handle_timeout` then [`start_timeout`](Self::start_timeout)): the earlier of the
+    /// router's timers and the engine's deadlines. A deadline can already be past (a task that
+    /// entered a step late, a change deferred while its task was offered): handle it at
+    /// `max(due, router.now())`, never at a time before the router's clock.
     #[must_use]
     pub fn poll_timeout<P: Policy>(&self, router: &Router<P>) -> Option<Time> {
         let own = self.deadlines.first().map(|&(t, _)| t);
@@ -513,22 +548,35 @@ impl WorkflowEngine {
     }
 
     /// Routes a new task through the workflow for its tenant and `task_type`: it enters the
-    /// first step its age has not passed (skipping steps whose `skip_if` holds) and is handed to
+    /// first step its age has not passed (skipping steps whose `skip_if` holds, counted on
+    /// `router` as it is now) and comes back as the [`RouterCommand::Arrive`] that hands it to
     /// the router with that step's target, strategy, priority and preferences. The spec's own
     /// requirements are replaced by the step's target; its preferences are kept and extended.
     ///
+    /// The engine tracks the task (and queues its
+    /// [`StepEntered`](WorkflowEffect::StepEntered) effect and first deadline) at once. Apply
+    /// the command, then drain [`poll_command`](Self::poll_command): the task's queue-length
+    /// rules are checked against the router *with* the task, as before. [`drive_arrive`](super::drive_arrive) does
+    /// all of it. If the router refuses the command, tell the engine with
+    /// [`command_failed`](Self::command_failed): it forgets the task and takes back its
+    /// effect, so nothing is tracked — as when the router refused the task before.
+    ///
+    /// Starting an arrival abandons what is left of an earlier operation whose commands were
+    /// not drained (see [`poll_command`](Self::poll_command)).
+    ///
     /// # Errors
     /// [`WorkflowError::NoWorkflow`], [`WorkflowError::Config`] when a target bound to this
-    /// task names an unknown skill or tag, [`WorkflowError::Router`] when the router refuses
-    /// the task (nothing is tracked then).
+    /// task names an unknown skill or tag, [`WorkflowError::Router`] with
+    /// [`RouterError::DuplicateTask`] when the engine or the router already has a live task
+    /// with this id. Nothing changes on error.
     pub fn arrive<P: Policy>(
         &mut self,
-        router: &mut Router<P>,
+        router: &Router<P>,
         now: Time,
         spec: TaskSpec,
         task_type: &str,
         attrs: BTreeMap<String, AttrValue>,
-    ) -> Result<(), WorkflowError> {
+    ) -> Result<RouterCommand, WorkflowError> {
         let name = router
             .catalog()
             .tenant_name(spec.tenant)
@@ -583,7 +631,12 @@ impl WorkflowEngine {
             spec.preferences = p;
         }
         let id = spec.id;
-        router.arrive(now, spec)?;
+        if router.task_state(id).is_some() {
+            // The router would refuse the Arrive: refuse it here, before tracking anything.
+            return Err(RouterError::DuplicateTask(id).into());
+        }
+        self.abandon();
+        self.now = now;
         self.effects.push_back(WorkflowEffect::StepEntered {
             task: id,
             workflow: ft.workflow.clone(),
@@ -591,11 +644,14 @@ impl WorkflowEngine {
             skipped,
         });
         self.tasks.insert(id, ft);
-        self.queue_rules(router, now, id)?;
+        // Scheduled now so that a host that never drains still widens the task; scheduled
+        // again (same result unless a queue rule changed the task) once its rules ran.
         self.schedule(id, now);
-        Ok(())
+        self.pass = Pass::Arrive;
+        self.work.push(Work::Arrived(id));
+        self.arrival = Some(id);
+        Ok(RouterCommand::Arrive(spec))
     }
-
     /// A spec-like view of the task for binding targets (tenant, channel, customer, priority).
     fn view_spec<P: Policy>(router: &Router<P>, id: TaskId, ft: &FlowTask) -> Option<TaskSpec> {
         let channel = router.task_channel(id)?;
@@ -809,50 +865,295 @@ impl WorkflowEngine {
         }
     }
 
-    /// Fires the queue-length rules of a task that just entered a queue.
-    fn queue_rules<P: Policy>(
+    /// Forgets the rest of an operation whose commands were not drained: the task being
+    /// handled keeps the state it reached (as when a router error cut an operation short
+    /// before), due tasks not yet handled stay due.
+    fn abandon(&mut self) {
+        self.work.clear();
+        self.pass = Pass::Idle;
+        self.first_err = None;
+        self.arrival = None;
+    }
+
+    /// Starts handling the engine's timers at `now`: every due widening and wait-time rule,
+    /// task by task in deadline order, then any deferred change whose task is waiting again.
+    /// Fire the router's own timers first (`router.handle_timeout(now)`, as the engine did
+    /// before), then drain [`poll_command`](Self::poll_command); [`drive_timeout`](super::drive_timeout) does both.
+    ///
+    /// Starting abandons what is left of an earlier operation whose commands were not drained.
+    pub fn start_timeout(&mut self, now: Time) {
+        self.abandon();
+        self.now = now;
+        self.pass = Pass::Timeout { deferred: None };
+    }
+
+    /// The next command of the running operation ([`arrive`](Self::arrive),
+    /// [`start_timeout`](Self::start_timeout), [`reload`](Self::reload)), computed from
+    /// `router` as it is now; `None` once the operation is done. Apply each command to the
+    /// router before polling again: the engine emits one command at a time and reads the router
+    /// again before deciding the next (a due task sees the previous task's retarget; a task's
+    /// queue-length rules see the queue it just entered), so the result is the same as when
+    /// the engine called the router itself. The engine's effects are queued at the same
+    /// moments as before.
+    ///
+    /// If the router refuses a command, call [`command_failed`](Self::command_failed) before
+    /// polling again: the rest of that task's work is dropped (the task keeps the state it
+    /// reached, as when the router's error cut the call short before). Polling again without
+    /// it treats the command as applied (the engine's record of that task may then be ahead of
+    /// the router until its next step change); nothing panics either way.
+    ///
+    /// # Errors
+    /// The first error of the operation, once: for a timeout pass after every other due task
+    /// was handled (a task whose bound target no longer compiles is left where it is and
+    /// reported as [`WorkflowError::Config`]); for an arrival or a reload at once, which ends
+    /// it (the reload's other tasks are not moved then).
+    pub fn poll_command<P: Policy>(
         &mut self,
-        router: &mut Router<P>,
-        now: Time,
-        id: TaskId,
-    ) -> Result<(), WorkflowError> {
+        router: &Router<P>,
+    ) -> Result<Option<RouterCommand>, WorkflowError> {
+        self.arrival = None;
+        loop {
+            if let Some(w) = self.work.pop() {
+                match self.run(router, w) {
+                    Ok(Some(c)) => return Ok(Some(c)),
+                    Ok(None) => {}
+                    Err(e) => self.unit_failed(e),
+                }
+                continue;
+            }
+            if !self.next_unit(router) {
+                break;
+            }
+        }
+        self.first_err.take().map_or(Ok(None), Err)
+    }
+
+    /// The router refused the last command this engine emitted (`error` is what it said).
+    /// A refused [`RouterCommand::Arrive`]: the engine forgets the task and takes back its
+    /// `StepEntered` effect. Any other: the rest of that task's work is dropped. The error is
+    /// reported by the next [`poll_command`](Self::poll_command) — at once for an arrival or a
+    /// reload (a reload stops there), after the other due tasks for a timeout pass.
+    pub fn command_failed(&mut self, error: RouterError) {
+        if let Some(id) = self.arrival.take() {
+            if matches!(self.effects.back(),
+                Some(WorkflowEffect::StepEntered { task, .. }) if *task == id)
+            {
+                self.effects.pop_back();
+            }
+            self.forget(id);
+        }
+        self.unit_failed(WorkflowError::Router(error));
+    }
+
+    /// A task's work failed: drop the rest of it; a timeout pass goes on with the next task,
+    /// an arrival or a reload stops.
+    fn unit_failed(&mut self, e: WorkflowError) {
+        self.work.clear();
+        self.first_err.get_or_insert(e);
+        if !matches!(self.pass, Pass::Timeout { .. }) {
+            self.pass = Pass::Idle;
+        }
+    }
+
+    /// Queues the work of the running operation's next task; `false` when there is none.
+    fn next_unit<P: Policy>(&mut self, router: &Router<P>) -> bool {
+        let mut pass = std::mem::take(&mut self.pass);
+        let more = match &mut pass {
+            Pass::Idle | Pass::Arrive => false,
+            Pass::Timeout { deferred } => self.next_due(router, deferred),
+            Pass::Reload { ids, report } => self.next_reload(router, ids, report),
+        };
+        if more {
+            self.pass = pass;
+        } else if let Pass::Reload { report, .. } = pass {
+            self.reload_report = Some(report);
+        }
+        more
+    }
+
+    /// The next due task (deadline order), then the deferred tasks waiting again.
+    fn next_due<P: Policy>(
+        &mut self,
+        router: &Router<P>,
+        deferred: &mut Option<VecDeque<TaskId>>,
+    ) -> bool {
+        if deferred.is_none() {
+            if let Some(&(at, id)) = self.deadlines.first()
+                && at <= self.now
+            {
+                self.deadlines.remove(&(at, id));
+                if let Some(ft) = self.tasks.get_mut(&id) {
+                    ft.next = None;
+                }
+                self.work.push(Work::Due(id));
+                return true;
+            }
+            *deferred = Some(self.deferred.iter().copied().collect());
+        }
+        let Some(q) = deferred else {
+            return false;
+        };
+        while let Some(id) = q.pop_front() {
+            if !matches!(router.task_state(id), Some(TaskState::Offered(_))) {
+                self.work.push(Work::Apply(id));
+                return true;
+            }
+        }
+        false
+    }
+
+    /// The next task of a reload, by id.
+    fn next_reload<P: Policy>(
+        &mut self,
+        router: &Router<P>,
+        ids: &mut VecDeque<TaskId>,
+        report: &mut ReloadReport,
+    ) -> bool {
+        while let Some(id) = ids.pop_front() {
+            let Some(ft) = self.tasks.get(&id) else {
+                continue;
+            };
+            let wf = self.lookup(&ft.tenant, &ft.workflow);
+            let known = wf.is_some();
+            if let Some(ft) = self.tasks.get_mut(&id) {
+                ft.step = 0;
+                if let Some(wf) = wf {
+                    ft.wf = wf;
+                }
+            }
+            match router.task_state(id) {
+                Some(TaskState::Waiting) if known => {
+                    report.moved += 1;
+                    self.work.push(Work::Apply(id));
+                    return true;
+                }
+                Some(TaskState::Offered(_)) if known => {
+                    self.deferred.insert(id);
+                    report.deferred += 1;
+                }
+                Some(TaskState::Waiting | TaskState::Offered(_)) => {
+                    report.orphaned += 1;
+                    self.forget(id);
+                }
+                _ => {
+                    report.dropped += 1;
+                    self.forget(id);
+                }
+            }
+        }
+        false
+    }
+
+    /// Runs one piece of work; returns the command it emits, if any (its continuation is
+    /// queued, to run once the command is applied).
+    fn run<P: Policy>(
+        &mut self,
+        router: &Router<P>,
+        w: Work,
+    ) -> Result<Option<RouterCommand>, WorkflowError> {
+        let now = self.now;
+        match w {
+            Work::Arrived(id) => {
+                if router.task_state(id).is_none() {
+                    // The Arrive was not applied (and not reported): track nothing.
+                    self.forget(id);
+                } else {
+                    self.work.push(Work::Schedule(id));
+                    self.work.push(Work::QueueRules(id));
+                }
+            }
+            Work::Schedule(id) => self.schedule(id, now),
+            Work::QueueRules(id) => self.queue_rules(router, id),
+            Work::QueueLoop(id, mut rules) => {
+                if let Some((name, action)) = rules.pop_front()
+                    && router.task_state(id) == Some(TaskState::Waiting)
+                {
+                    if !rules.is_empty() {
+                        self.work.push(Work::QueueLoop(id, rules));
+                    }
+                    return self.fire(router, now, id, name, action);
+                }
+            }
+            Work::CalledBack(id, rule) => {
+                self.effects
+                    .push_back(WorkflowEffect::Callback { task: id, rule });
+                self.forget(id);
+            }
+            Work::Apply(id) => return self.apply(router, now, id),
+            Work::Entered {
+                task,
+                workflow,
+                step,
+                skipped,
+            } => {
+                self.effects.push_back(WorkflowEffect::StepEntered {
+                    task,
+                    workflow,
+                    step,
+                    skipped,
+                });
+                if let Some(ft) = self.tasks.get_mut(&task) {
+                    ft.step = step;
+                }
+                self.schedule(task, now);
+                self.queue_rules(router, task);
+            }
+            Work::Due(id) => self.due(router, now, id),
+            Work::DueRules(id, mut rules) => {
+                if let Some((name, action)) = rules.pop_front()
+                    && self.tasks.contains_key(&id)
+                {
+                    if !rules.is_empty() {
+                        self.work.push(Work::DueRules(id, rules));
+                    }
+                    return self.fire(router, now, id, name, action);
+                }
+            }
+            Work::ApplyIfTracked(id) => {
+                if self.tasks.contains_key(&id) {
+                    return self.apply(router, now, id);
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Queues the queue-length rules of a task that just entered a queue (the queue's length
+    /// is read now; the rules fire one by one while the task waits).
+    fn queue_rules<P: Policy>(&mut self, router: &Router<P>, id: TaskId) {
         let Some(ft) = self.tasks.get(&id) else {
-            return Ok(());
+            return;
         };
         let Some((wf, parsed)) = self.workflow(ft) else {
-            return Ok(());
+            return;
         };
         if !parsed.queue_rules {
-            return Ok(());
+            return;
         }
         let len = router
             .task_queue(id)
             .and_then(|q| router.queue_len(q))
             .unwrap_or(0);
-        let due: Vec<(String, ExceptionAction)> = wf
+        let due: VecDeque<(String, ExceptionAction)> = wf
             .exceptions
             .iter()
             .filter(|r| matches!(r.when, Trigger::QueueLongerThan(n) if len > n))
             .filter(|r| !ft.fired.contains(&r.name))
             .map(|r| (r.name.clone(), r.action.clone()))
             .collect();
-        for (name, action) in due {
-            if router.task_state(id) != Some(TaskState::Waiting) {
-                break;
-            }
-            self.fire(router, now, id, name, action)?;
+        if !due.is_empty() {
+            self.work.push(Work::QueueLoop(id, due));
         }
-        Ok(())
     }
 
     fn fire<P: Policy>(
         &mut self,
-        router: &mut Router<P>,
+        router: &Router<P>,
         now: Time,
         id: TaskId,
         rule: String,
         action: ExceptionAction,
-    ) -> Result<(), WorkflowError> {
+    ) -> Result<Option<RouterCommand>, WorkflowError> {
         let moved_to = match &action {
             ExceptionAction::MoveTo { workflow } => self
                 .tasks
@@ -861,7 +1162,7 @@ impl WorkflowEngine {
             _ => None,
         };
         let Some(ft) = self.tasks.get_mut(&id) else {
-            return Ok(());
+            return Ok(None);
         };
         ft.fired.push(rule.clone());
         self.effects.push_back(WorkflowEffect::ExceptionFired {
@@ -890,44 +1191,41 @@ impl WorkflowEngine {
             ExceptionAction::ToBot => ft.pinned = Some(r#"agent.kind == "bot""#.into()),
             ExceptionAction::Fallback { target } => ft.pinned = Some(target),
             ExceptionAction::Callback => {
-                router.cancel(now, id)?;
-                self.effects
-                    .push_back(WorkflowEffect::Callback { task: id, rule });
-                self.forget(id);
-                return Ok(());
+                self.work.push(Work::CalledBack(id, rule));
+                return Ok(Some(RouterCommand::Cancel { task: id }));
             }
         }
         self.apply(router, now, id)
     }
 
-    /// Moves a waiting task to the step its age and the skip conditions call for, and hands
-    /// the router its target. Non-waiting tasks are deferred; finished ones dropped.
+    /// Moves a waiting task to the step its age and the skip conditions call for, and emits
+    /// the router's retarget. Non-waiting tasks are deferred; finished ones dropped.
     fn apply<P: Policy>(
         &mut self,
-        router: &mut Router<P>,
+        router: &Router<P>,
         now: Time,
         id: TaskId,
-    ) -> Result<(), WorkflowError> {
+    ) -> Result<Option<RouterCommand>, WorkflowError> {
         match router.task_state(id) {
             Some(TaskState::Waiting) => {}
             Some(TaskState::Offered(_)) => {
                 // No deadline until it waits again (then its step is settled by age and its
                 // due rules fire): the offer is left alone.
                 self.deferred.insert(id);
-                return Ok(());
+                return Ok(None);
             }
             _ => {
                 self.forget(id);
-                return Ok(());
+                return Ok(None);
             }
         }
         self.deferred.remove(&id);
         let Some(ft) = self.tasks.get(&id) else {
-            return Ok(());
+            return Ok(None);
         };
         let Some(spec) = Self::view_spec(router, id, ft) else {
             self.forget(id);
-            return Ok(());
+            return Ok(None);
         };
         let (step, skipped) = if ft.pinned.is_some() {
             (ft.step, Vec::new())
@@ -935,80 +1233,29 @@ impl WorkflowEngine {
             self.settle(router, ft, &spec, now, ft.step)?
         };
         let target = self.target(router, ft, step, &spec)?;
-        let workflow = ft.workflow.clone();
-        router.retarget(now, id, target)?;
-        self.effects.push_back(WorkflowEffect::StepEntered {
+        self.work.push(Work::Entered {
             task: id,
-            workflow,
+            workflow: ft.workflow.clone(),
             step,
             skipped,
         });
-        if let Some(ft) = self.tasks.get_mut(&id) {
-            ft.step = step;
-        }
-        self.schedule(id, now);
-        self.queue_rules(router, now, id)
-    }
-
-    /// Fires the router's due timers, then every due widening and wait-time rule, then any
-    /// deferred change whose task is waiting again.
-    ///
-    /// # Errors
-    /// [`WorkflowError::Router`] if the router refuses (time going backwards); a task whose
-    /// bound target no longer compiles is left where it is and reported as
-    /// [`WorkflowError::Config`] after the other due tasks are handled.
-    pub fn handle_timeout<P: Policy>(
-        &mut self,
-        router: &mut Router<P>,
-        now: Time,
-    ) -> Result<(), WorkflowError> {
-        router.handle_timeout(now)?;
-        let mut first_err = None;
-        while let Some(&(at, id)) = self.deadlines.first() {
-            if at > now {
-                break;
-            }
-            self.deadlines.remove(&(at, id));
-            if let Some(ft) = self.tasks.get_mut(&id) {
-                ft.next = None;
-            }
-            if let Err(e) = self.due(router, now, id) {
-                first_err.get_or_insert(e);
-            }
-        }
-        let deferred: Vec<TaskId> = self.deferred.iter().copied().collect();
-        for id in deferred {
-            match router.task_state(id) {
-                Some(TaskState::Offered(_)) => {}
-                _ => {
-                    if let Err(e) = self.apply(router, now, id) {
-                        first_err.get_or_insert(e);
-                    }
-                }
-            }
-        }
-        first_err.map_or(Ok(()), Err)
+        Ok(Some(RouterCommand::Retarget { task: id, target }))
     }
 
     /// A task's deadline came: fire due wait-time rules, then widen.
-    fn due<P: Policy>(
-        &mut self,
-        router: &mut Router<P>,
-        now: Time,
-        id: TaskId,
-    ) -> Result<(), WorkflowError> {
+    fn due<P: Policy>(&mut self, router: &Router<P>, now: Time, id: TaskId) {
         let Some(ft) = self.tasks.get(&id) else {
-            return Ok(());
+            return;
         };
         if !matches!(
             router.task_state(id),
             Some(TaskState::Waiting | TaskState::Offered(_))
         ) {
             self.forget(id);
-            return Ok(());
+            return;
         }
         let age = now.as_millis().saturating_sub(ft.created_at.as_millis());
-        let rules: Vec<(String, ExceptionAction)> = self
+        let rules: VecDeque<(String, ExceptionAction)> = self
             .workflow(ft)
             .map(|(wf, _)| {
                 wf.exceptions
@@ -1019,74 +1266,101 @@ impl WorkflowEngine {
                     .collect()
             })
             .unwrap_or_default();
-        let waiting = router.task_state(id) == Some(TaskState::Waiting);
-        if waiting {
-            for (name, action) in rules {
-                if !self.tasks.contains_key(&id) {
-                    return Ok(());
-                }
-                self.fire(router, now, id, name, action)?;
-            }
+        self.work.push(Work::ApplyIfTracked(id));
+        if router.task_state(id) == Some(TaskState::Waiting) && !rules.is_empty() {
+            self.work.push(Work::DueRules(id, rules));
         }
-        if self.tasks.contains_key(&id) {
-            self.apply(router, now, id)?;
-        }
-        Ok(())
     }
 
     /// Swaps in new workflows without losing any task: every tracked task still waiting moves
     /// to the step of its (tenant, type) workflow in the new set that matches its age (exception
     /// rules already fired stay fired); offered tasks are moved if they come back to waiting.
     ///
+    /// The new set is installed at once; the tasks are moved one by one (by id) as
+    /// [`poll_command`](Self::poll_command) is drained, each against the router as the
+    /// previous one's commands left it. Then [`take_reload_report`](Self::take_reload_report)
+    /// says what happened; [`drive_reload`](super::drive_reload) does all of it. Starting a reload abandons what is
+    /// left of an earlier operation whose commands were not drained.
+    ///
     /// # Errors
     /// [`WorkflowError::Config`] if the new set does not compile — nothing changes then.
     pub fn reload<P: Policy>(
         &mut self,
-        router: &mut Router<P>,
+        router: &Router<P>,
         now: Time,
         set: WorkflowSet,
-    ) -> Result<ReloadReport, WorkflowError> {
+    ) -> Result<(), WorkflowError> {
         let (parsed, defaults, by_tenant) = Self::parse_set(&set, router.catalog())?;
+        self.abandon();
         self.set = set;
         self.parsed = parsed;
         self.defaults = defaults;
         self.by_tenant = by_tenant;
-        let mut report = ReloadReport::default();
         let mut ids: Vec<TaskId> = self.tasks.keys().copied().collect();
         ids.sort_unstable();
-        for id in ids {
-            let Some(ft) = self.tasks.get(&id) else {
-                continue;
-            };
-            let wf = self.lookup(&ft.tenant, &ft.workflow);
-            let known = wf.is_some();
-            if let Some(ft) = self.tasks.get_mut(&id) {
-                ft.step = 0;
-                if let Some(wf) = wf {
-                    ft.wf = wf;
-                }
-            }
-            match router.task_state(id) {
-                Some(TaskState::Waiting) if known => {
-                    self.apply(router, now, id)?;
-                    report.moved += 1;
-                }
-                Some(TaskState::Offered(_)) if known => {
-                    self.deferred.insert(id);
-                    report.deferred += 1;
-                }
-                Some(TaskState::Waiting | TaskState::Offered(_)) => {
-                    report.orphaned += 1;
-                    self.forget(id);
-                }
-                _ => {
-                    report.dropped += 1;
-                    self.forget(id);
-                }
-            }
-        }
-        Ok(report)
+        self.now = now;
+        self.reload_report = None;
+        self.pass = Pass::Reload {
+            ids: ids.into(),
+            report: ReloadReport::default(),
+        };
+        Ok(())
     }
+
+    /// What the last reload did, once its commands are drained (then `None` until the next
+    /// reload completes; also `None` if it stopped on an error).
+    pub fn take_reload_report(&mut self) -> Option<ReloadReport> {
+        self.reload_report.take()
+    }
+}
+
+/// One piece of the engine's pending work: what were nested calls around the router's
+/// mutations, unrolled into a stack so that the host can apply each command before the engine
+/// reads the router again. Popped from the end.
+#[derive(Debug, Clone)]
+enum Work {
+    /// An arrival's Arrive was applied: check its queue-length rules, then reschedule.
+    Arrived(TaskId),
+    /// Recompute a task's deadline.
+    Schedule(TaskId),
+    /// Read the task's queue length and queue the rules it triggers.
+    QueueRules(TaskId),
+    /// Queue-length rules left to fire, while the task waits.
+    QueueLoop(TaskId, VecDeque<(String, ExceptionAction)>),
+    /// A callback's Cancel was applied.
+    CalledBack(TaskId, String),
+    /// Move the task to its step (emits a Retarget).
+    Apply(TaskId),
+    /// A step change's Retarget was applied.
+    Entered {
+        task: TaskId,
+        workflow: Arc<str>,
+        step: usize,
+        skipped: Vec<usize>,
+    },
+    /// A task's deadline came.
+    Due(TaskId),
+    /// Due wait-time rules left to fire, while the engine tracks the task.
+    DueRules(TaskId, VecDeque<(String, ExceptionAction)>),
+    /// After a due task's rules: move it to its step if still tracked.
+    ApplyIfTracked(TaskId),
+}
+
+/// The operation whose commands are being drained.
+#[derive(Debug, Clone, Default)]
+enum Pass {
+    /// None.
+    #[default]
+    Idle,
+    /// An arrival (one task).
+    Arrive,
+    /// A timeout pass: due tasks, then (once `deferred` is set) the deferred tasks.
+    Timeout { deferred: Option<VecDeque<TaskId>> },
+    /// A reload: the tasks left, by id, and the report so far.
+    Reload {
+        ids: VecDeque<TaskId>,
+        report: ReloadReport,
+    },
 }
 
 #[cfg(test)]

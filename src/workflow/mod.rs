@@ -37,8 +37,10 @@
 //! assert_eq!(wf.steps[0].timeout_ms, Some(30_000));
 //! ```
 
+mod command;
 mod engine;
 
+pub use command::{RouterCommand, drive, drive_arrive, drive_reload, drive_timeout};
 pub use engine::{
     FlowTask, ReloadReport, WorkflowEffect, WorkflowEngine, WorkflowError, WorkflowState,
 };

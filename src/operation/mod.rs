@@ -19,8 +19,9 @@
 //!    the brand's workflow for the [`handover_workflow`](OperationConfig::handover_workflow)
 //!    task type when the policy has one — and the engine is told it is queued; notices,
 //!    masked text, call-backs, tickets and capacity requests become outputs;
-//! 3. **workflow → router**: the workflow engine's commands (arrive with the step's target,
-//!    retarget on widening, cancel for a call-back rule) are applied to the router;
+//! 3. **workflow → router**: the workflow engine's [`RouterCommand`]s (arrive with the step's
+//!    target, retarget on widening, cancel for a call-back rule) are applied to the router one
+//!    at a time, each decision reading the router as the previous command left it;
 //! 4. **router → ledger and back**: every router effect is recorded by the ledger and becomes
 //!    an output; an assignment, a completion or an unserved end of a conversation's task is
 //!    signalled back to the escalation engine (`Assigned`, `HumanReleased`, `TransferFailed`),
@@ -86,7 +87,7 @@ use crate::expr::AttrValue;
 use crate::guardrail::{Guardrail, GuardrailConfig, GuardrailError};
 use crate::ledger::{Arrival, Ledger, LedgerConfig, LedgerError};
 use crate::policy::{ConfigErrors, PolicySet, ValidPolicy};
-use crate::workflow::{WorkflowEngine, WorkflowError, WorkflowState};
+use crate::workflow::{RouterCommand, WorkflowEngine, WorkflowError, WorkflowState};
 use crate::{
     DefaultPolicy, Effect, Event, Policy, Router, RouterConfig, RouterError, RouterState, TaskId,
     TaskSpec, TaskState, TenantId, Time,
@@ -631,7 +632,8 @@ impl<P: Policy> Operation<P> {
         let arrival = Arrival::from_spec(&spec, None).channel(channel);
         match (workflow, &mut self.flows) {
             (Some(w), Some(flows)) => {
-                flows.arrive(&mut self.router, now, spec, w, attrs)?;
+                let arrive = flows.arrive(&self.router, now, spec, w, attrs)?;
+                self.run_commands(now, Some(arrive))?;
             }
             (Some(_), None) => return Err(OperationError::NoWorkflows),
             (None, _) => self.router.arrive(now, spec)?,
@@ -670,10 +672,11 @@ impl<P: Policy> Operation<P> {
 
     fn fire_timers(&mut self, now: Time) -> Result<(), OperationError> {
         let now = now.max(self.router.now());
-        match &mut self.flows {
-            Some(f) => f.handle_timeout(&mut self.router, now)?,
-            None => self.router.handle_timeout(now)?,
+        self.router.handle_timeout(now)?;
+        if let Some(f) = &mut self.flows {
+            f.start_timeout(now);
         }
+        self.run_commands(now, None)?;
         self.pump(now);
         self.refresh_staffed();
         if let Some(b) = &mut self.bots
@@ -684,6 +687,31 @@ impl<P: Policy> Operation<P> {
             }
         }
         Ok(())
+    }
+
+    /// Applies the workflow engine's router commands — `first`, then every one it asks for
+    /// next — one at a time, so that each of its decisions reads the router as the previous
+    /// command left it. A command the router refuses is reported back to the engine.
+    fn run_commands(
+        &mut self,
+        now: Time,
+        first: Option<RouterCommand>,
+    ) -> Result<(), OperationError> {
+        let Some(flows) = &mut self.flows else {
+            return Ok(());
+        };
+        let mut next = first;
+        loop {
+            if let Some(cmd) = next.take()
+                && let Err(e) = cmd.apply(&mut self.router, now)
+            {
+                flows.command_failed(e);
+            }
+            match flows.poll_command(&self.router)? {
+                Some(cmd) => next = Some(cmd),
+                None => return Ok(()),
+            }
+        }
     }
 
     fn refresh_staffed(&mut self) {

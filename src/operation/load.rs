@@ -32,7 +32,9 @@ pub const LOAD_ALPHA: f64 = 0.05;
 pub struct ObservedLoad {
     /// Per brand: weighted wait (ms) and the SLA (ms) it is measured against.
     per: BTreeMap<TenantId, (f64, u64)>,
-    /// Whether any human is registered.
+    /// Whether any human is registered: derived from the router before every use, so it is not
+    /// part of the saved state.
+    #[serde(skip)]
     staffed: bool,
 }
 
@@ -45,7 +47,6 @@ impl ObservedLoad {
             e.0 += LOAD_ALPHA * (wait_ms as f64 - e.0);
         }
         e.1 = sla_ms;
-        self.staffed = true;
     }
 
     /// Records whether any human is registered.

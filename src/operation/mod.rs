@@ -23,8 +23,9 @@
 //!    target, retarget on widening, cancel for a call-back rule) are applied to the router one
 //!    at a time, each decision reading the router as the previous command left it;
 //! 4. **router → ledger and back**: every router effect is recorded by the ledger and becomes
-//!    an output; an assignment, a completion or an unserved end of a conversation's task is
-//!    signalled back to the escalation engine (`Assigned`, `HumanReleased`, `TransferFailed`),
+//!    an output; an assignment, a completion (the start of wrap-up, or the end of the task
+//!    without one) or an unserved end of a conversation's task is signalled back to the
+//!    escalation engine (`Assigned`, `HumanReleased`, `TransferFailed`),
 //!    whose decisions go round again from step 2 until nothing is left to do;
 //! 5. the observed wait of every answered or abandoned request feeds the escalation engine's
 //!    view of load ([`ObservedLoad`]), so soft escalations hold back at a peak.
@@ -884,6 +885,13 @@ impl<P: Policy> Operation<P> {
                         self.observe_wait(now, *task);
                         if let Some(l) = self.links.get(task) {
                             work.push((l.conversation, Signal::Assigned { agent: *agent }));
+                        }
+                    }
+                    // The human is done with the conversation when they complete the task
+                    // (wrap-up, if any, is after-work): the bot has it again.
+                    Effect::WrapUpStarted { task, .. } => {
+                        if let Some(l) = self.links.remove(task) {
+                            work.push((l.conversation, Signal::HumanReleased));
                         }
                     }
                     Effect::Completed { task, .. } => {

@@ -225,6 +225,17 @@ pub struct Link {
     pub conversation: ConversationId,
 }
 
+/// Where a new request goes.
+#[derive(Clone, Copy)]
+enum Via<'a> {
+    /// Straight to the router.
+    Router,
+    /// Through the workflow of this task type.
+    Workflow(&'a str),
+    /// Through the hand-over workflow of the configuration.
+    Handover,
+}
+
 /// What a live task needs for the load view: its brand, creation time and SLA.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 struct Live {
@@ -496,7 +507,8 @@ impl<P: Policy> Operation<P> {
                 attrs,
             } => {
                 self.check_request(&spec, workflow.as_deref())?;
-                self.enter(now, spec, workflow.as_deref(), attrs)?;
+                let via = workflow.as_deref().map_or(Via::Router, Via::Workflow);
+                self.enter(now, spec, via, attrs)?;
             }
             Input::Open {
                 conversation,
@@ -525,9 +537,11 @@ impl<P: Policy> Operation<P> {
                 self.ledger.conversation_closed(&conv);
                 let outcome = crate::ledger::AiOutcome::of(&conv);
                 // A request still waiting for this conversation is withdrawn.
+                // Its hand-overs have ids `conversation << 8 | n` (the escalation engine's).
+                let first = TaskId(conversation.0.wrapping_shl(8));
                 let tasks: Vec<TaskId> = self
                     .links
-                    .iter()
+                    .range(first..=TaskId(first.0 | 0xff))
                     .filter(|(_, l)| l.conversation == conversation)
                     .map(|(t, _)| *t)
                     .collect();
@@ -626,11 +640,16 @@ impl<P: Policy> Operation<P> {
         &mut self,
         now: Time,
         spec: TaskSpec,
-        workflow: Option<&str>,
+        via: Via<'_>,
         attrs: BTreeMap<String, AttrValue>,
     ) -> Result<(), OperationError> {
         let (id, tenant, sla, channel) = (spec.id, spec.tenant, spec.sla_ms, spec.channel);
         let arrival = Arrival::from_spec(&spec, None).channel(channel);
+        let workflow = match via {
+            Via::Router => None,
+            Via::Workflow(w) => Some(w),
+            Via::Handover => Some(self.config.handover_workflow.as_str()),
+        };
         match (workflow, &mut self.flows) {
             (Some(w), Some(flows)) => {
                 let arrive = flows.arrive(&self.router, now, spec, w, attrs)?;
@@ -740,24 +759,20 @@ impl<P: Policy> Operation<P> {
                 Directive::Route(h) => {
                     let task = h.task.id;
                     let spec = h.task.clone();
-                    let tenant_name = self
-                        .router
-                        .catalog()
-                        .tenant_name(spec.tenant)
-                        .map(str::to_owned);
-                    let wf = self.config.handover_workflow.clone();
-                    let through_flow = match (&self.flows, tenant_name) {
-                        (Some(f), Some(t)) => f.workflows().get(&t, &wf).is_some(),
-                        _ => false,
+                    let through_flow =
+                        match (&self.flows, self.router.catalog().tenant_name(spec.tenant)) {
+                            (Some(f), Some(t)) => f
+                                .workflows()
+                                .get(t, &self.config.handover_workflow)
+                                .is_some(),
+                            _ => false,
+                        };
+                    let via = if through_flow {
+                        Via::Handover
+                    } else {
+                        Via::Router
                     };
-                    let entered = self
-                        .enter(
-                            now,
-                            spec,
-                            through_flow.then_some(wf.as_str()),
-                            BTreeMap::new(),
-                        )
-                        .is_ok();
+                    let entered = self.enter(now, spec, via, BTreeMap::new()).is_ok();
                     let signal = if entered {
                         self.links.insert(task, Link { conversation });
                         self.outputs.push_back(Output::Handover {
@@ -956,3 +971,8 @@ impl<P: Policy> Operation<P> {
         }
     }
 }
+
+/// `docs/OPERATION.md`, whose code blocks run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/OPERATION.md")]
+struct OperationGuide;

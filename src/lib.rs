@@ -104,43 +104,27 @@
 #![warn(missing_debug_implementations, unreachable_pub)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
-pub mod agent;
-pub mod assignment;
-pub mod catalog;
-pub mod channel;
-pub mod clock;
-pub mod config;
-pub mod driver;
-pub mod error;
 pub mod escalation;
-pub mod event;
-pub mod explain;
-pub mod expr;
-pub mod guardrail;
-mod invariants;
-pub mod ledger;
-pub mod offer;
+pub mod host;
+pub mod planning;
 pub mod policy;
 #[cfg(feature = "python")]
 mod python;
-pub mod queue;
 pub mod reference;
-pub mod rng;
-pub mod router;
-pub mod sim;
-pub mod skill;
+pub mod routing;
+
+// The short module paths (`switchboard::agent`, `switchboard::sim`, …): each subsystem's modules
+// re-exported at the root.
+pub use escalation::guardrail;
 #[cfg(feature = "sqlite")]
-pub mod sqlite;
-pub mod staffing;
-pub mod storage;
-pub mod strategy;
-pub mod tag;
-pub mod task;
-pub mod taxonomy;
-pub mod tenant;
-pub mod time;
-pub mod transport;
-pub mod workflow;
+pub use host::sqlite;
+pub use host::{clock, driver, storage, transport};
+pub use planning::{ledger, sim, staffing};
+pub use policy::{expr, taxonomy, workflow};
+pub use routing::{
+    agent, assignment, catalog, channel, config, error, event, explain, offer, queue, rng, router,
+    skill, strategy, tag, task, tenant, time,
+};
 
 pub use agent::{AgentId, AgentKind, AgentSpec, AgentState};
 pub use catalog::Catalog;

@@ -71,6 +71,7 @@
 
 mod conversation;
 mod engine;
+pub mod guardrail;
 pub mod handoff;
 pub mod ownership;
 pub mod policy;

@@ -24,6 +24,7 @@
 //! A task with outstanding offers gets no further offers until they all resolve.
 
 pub mod batch;
+mod invariants;
 pub mod persist;
 
 use crate::explain::Counters;
@@ -2851,7 +2852,7 @@ impl<P: Policy> Router<P> {
     /// # Errors
     /// A description of the first violation found.
     pub fn check_invariants(&self) -> Result<(), String> {
-        crate::invariants::check(self)?;
+        invariants::check(self)?;
         self.check_strategy_indexes()
     }
 
@@ -2862,7 +2863,7 @@ impl<P: Policy> Router<P> {
     /// # Errors
     /// A description of the first violation found.
     pub fn check_work_conservation(&self) -> Result<(), String> {
-        crate::invariants::work_conservation(self)
+        invariants::work_conservation(self)
     }
 
     /// The strategy indexes hold exactly the free agents, under their current keys.

@@ -16,6 +16,10 @@
 //!
 //! `docs/CONFIG.md` has the reference table of every field.
 //!
+//! The policy language lives in the submodules: [`expr`] (target expressions), [`taxonomy`]
+//! (the skill tree) and [`workflow`] (multi-step routing plans and their engine); they are also
+//! re-exported at the crate root (`switchboard::expr`, …).
+//!
 //! # Example
 //! ```
 //! use switchboard::policy::PolicySet;
@@ -38,6 +42,10 @@
 //! assert_eq!(errors.to_string(),
 //!     r#"workflows.presale.steps[1].target: unknown skill "aparel" (did you mean "apparel"?)"#);
 //! ```
+
+pub mod expr;
+pub mod taxonomy;
+pub mod workflow;
 
 use crate::expr::{CmpOp, Expr};
 use crate::taxonomy::{ParentLink, Taxonomy};
@@ -2648,5 +2656,5 @@ fn analyze_workflow(
 
 /// `docs/CONFIG.md`, compiled as a doctest so its example stays true.
 #[cfg(doctest)]
-#[doc = include_str!("../docs/CONFIG.md")]
+#[doc = include_str!("../../docs/CONFIG.md")]
 pub struct ConfigGuide;

@@ -1,9 +1,10 @@
 //! From-scratch checks of the state invariants (DESIGN.md §4: 1 conservation, 2 capacity,
 //! 3 eligibility, 4 work conservation) and of index consistency.
 
-use crate::router::internals::PhaseRef;
+use super::internals::PhaseRef;
+use super::{BLOCK, IDX_IDLE, IDX_OCC, NO_KEY, OccKey};
 use crate::{Channel, Policy, Router};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 pub(crate) fn check<P: Policy>(r: &Router<P>) -> Result<(), String> {
     let queues = r.i_queues();
@@ -207,4 +208,86 @@ pub(crate) fn work_conservation<P: Policy>(r: &Router<P>) -> Result<(), String> 
         }
     }
     Ok(())
+}
+
+impl<P: Policy> Router<P> {
+    /// Checks the invariants of DESIGN.md §4 that are properties of one state (conservation,
+    /// capacity, eligibility, work conservation) plus the consistency of every index, by
+    /// recomputing them from scratch. `O(tasks × agents)`: for tests and fuzzing.
+    ///
+    /// # Errors
+    /// A description of the first violation found.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        check(self)?;
+        self.check_strategy_indexes()
+    }
+
+    /// Invariant 4 alone (no waiting task has a free, eligible agent outside a back-off), also
+    /// for [`Dispatch::Batched`](crate::Dispatch::Batched) routers, where it holds right after
+    /// [`Router::dispatch_batch`]. `O(tasks × agents)`: for tests.
+    ///
+    /// # Errors
+    /// A description of the first violation found.
+    pub fn check_work_conservation(&self) -> Result<(), String> {
+        work_conservation(self)
+    }
+
+    /// The strategy indexes hold exactly the free agents, under their current keys.
+    pub(super) fn check_strategy_indexes(&self) -> Result<(), String> {
+        for c in 0..Channel::COUNT {
+            for (b, &m) in self.block_min[c].iter().enumerate() {
+                if self.block_is_stale(c, b) {
+                    continue;
+                }
+                let word = self.free[c].as_slice().get(b).copied().unwrap_or(0);
+                let want = (0..BLOCK)
+                    .filter(|bit| word & (1 << bit) != 0)
+                    .filter_map(|bit| self.idle_keys.get(b * BLOCK + bit).copied())
+                    .min()
+                    .unwrap_or(NO_KEY);
+                if m != want {
+                    return Err(format!("block minimum {b} on {} is stale", Channel::ALL[c]));
+                }
+            }
+        }
+        for (i, q) in self.queues.iter().enumerate() {
+            if self.nonempty.contains(i) == q.waiting.is_empty() {
+                return Err(format!("non-empty bit wrong for queue {i}"));
+            }
+        }
+        for c in 0..Channel::COUNT {
+            let mut idle = BTreeSet::new();
+            let mut occ = BTreeSet::new();
+            for (i, a) in self.agents.iter().enumerate() {
+                let Some(a) = a else { continue };
+                let slot = u32::try_from(i).unwrap_or(u32::MAX);
+                if self.idle_keys.get(i) != Some(&self.idle_key(a)) {
+                    return Err(format!("dense idle key of agent {} is stale", a.id));
+                }
+                if a.has_room(Channel::ALL[c]) {
+                    let key = self.idle_key(a);
+                    idle.insert((key, slot));
+                    occ.insert(OccKey {
+                        load: a.load[c],
+                        cap: a.capacity.0[c],
+                        idle: key,
+                        slot,
+                    });
+                }
+            }
+            if self.idx_built[c] & IDX_IDLE != 0 && idle != self.idle_idx[c] {
+                return Err(format!(
+                    "longest-idle index for {} is stale",
+                    Channel::ALL[c]
+                ));
+            }
+            if self.idx_built[c] & IDX_OCC != 0 && occ != self.occ_idx[c] {
+                return Err(format!(
+                    "least-occupied index for {} is stale",
+                    Channel::ALL[c]
+                ));
+            }
+        }
+        Ok(())
+    }
 }

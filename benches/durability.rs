@@ -142,7 +142,7 @@ fn open(path: &Path, sync: Synchronous, snapshot_every: u64, clock: &ManualClock
         .expect("open the database");
     Driver::open(
         config(),
-        DefaultPolicy,
+        DefaultScoring,
         storage,
         VecTransport::default(),
         clock.clone(),
@@ -250,7 +250,7 @@ fn recovery(c: &mut Criterion) {
         let records = loaded.records.len();
         let t = Instant::now();
         let mut router = match loaded.snapshot {
-            Some((_, state)) => Router::from_state(state, DefaultPolicy).expect("state"),
+            Some((_, state)) => Router::from_state(state, DefaultScoring).expect("state"),
             None => Router::new(config()).expect("config"),
         };
         for r in loaded.records {

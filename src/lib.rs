@@ -76,7 +76,7 @@
 //! | Skill / level, Tag, Tenant | [`skill`], [`tag`], [`tenant`], interned by [`catalog`] |
 //! | [`Queue`](queue) and the ordering formula | [`queue`] |
 //! | [`Offer`](offer) | [`offer`] |
-//! | selection strategies and scoring policy | [`strategy`] |
+//! | selection strategies and scoring ([`Scoring`]) | [`strategy`] |
 //! | the state machine | [`router`]; inputs and outputs in [`event`] |
 //! | snapshots and explanations | [`explain`] |
 //! | whole-state snapshots for durability | [`router::persist`]: [`RouterState`] |
@@ -153,7 +153,7 @@ pub use sqlite::{SqliteError, SqliteOptions, SqliteStorage, Synchronous};
 pub use storage::{
     DamagedRecord, JOURNAL_VERSION, JournalRecord, Loaded, MemoryStorage, RecordError, Storage,
 };
-pub use strategy::{AgentView, DefaultPolicy, Policy, Strategy, TaskView};
+pub use strategy::{AgentView, DefaultScoring, Scoring, Strategy, TaskView};
 pub use tag::TagId;
 pub use task::{
     CustomerProfile, Preferences, Priority, Requirements, Retarget, TaskId, TaskSpec, TaskState,

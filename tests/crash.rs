@@ -63,7 +63,7 @@ fn intern_all<S: Storage, T: Transport, C: Clock>(d: &mut Driver<S, T, C>) {
 /// prefix of) the names the worker interns, in its order. The worker may have been killed
 /// half-way through interning: a name is durable once interned, and only the recovery ticks
 /// are journaled before the last one.
-fn reference_router<P: Policy>(recovered: &Router<P>) -> Router {
+fn reference_router<P: Scoring>(recovered: &Router<P>) -> Router {
     let c = recovered.catalog();
     let tenants: Vec<&str> = (0..c.tenant_count() as u32)
         .filter_map(|i| c.tenant_name(TenantId(i)))
@@ -141,7 +141,7 @@ fn worker(path: &Path, seed: u64) {
     let clock = ManualClock::new(last_at.plus_millis(rng.below(12_000)));
     let (mut d, report) = Driver::open(
         config(),
-        DefaultPolicy,
+        DefaultScoring,
         storage,
         VecTransport::default(),
         clock.clone(),
@@ -512,7 +512,7 @@ fn verify(db: &Path, acked: u64, tally: &mut Tally) -> Counters {
 
     // Recovered the driver's way (snapshot + tail), before its recovery tick ...
     let mut recovered = match loaded.snapshot {
-        Some((_, state)) => Router::from_state(state, DefaultPolicy).unwrap(),
+        Some((_, state)) => Router::from_state(state, DefaultScoring).unwrap(),
         None => Router::new(config()).unwrap(),
     };
     for r in loaded.records {
@@ -547,7 +547,7 @@ fn verify(db: &Path, acked: u64, tally: &mut Tally) -> Counters {
     let clock = ManualClock::new(recovered.now());
     let (d, report) = Driver::open(
         config(),
-        DefaultPolicy,
+        DefaultScoring,
         storage,
         VecTransport::default(),
         clock,
@@ -567,7 +567,7 @@ fn verify(db: &Path, acked: u64, tally: &mut Tally) -> Counters {
 }
 
 /// Every task is accounted for, and the invariants hold.
-fn accounted<P: Policy>(r: &Router<P>) {
+fn accounted<P: Scoring>(r: &Router<P>) {
     r.check_invariants()
         .unwrap_or_else(|e| panic!("invariant violated: {e}"));
     let c = r.counters();

@@ -417,7 +417,7 @@ fn a_restored_engine_and_router_continue_exactly_like_the_originals() {
     let rs = serde_json::to_string(&w.router.export_state()).unwrap();
     let fs = serde_json::to_string(&w.flows.export_state()).unwrap();
     let mut router2 =
-        Router::from_state(serde_json::from_str(&rs).unwrap(), DefaultPolicy).unwrap();
+        Router::from_state(serde_json::from_str(&rs).unwrap(), DefaultScoring).unwrap();
     let mut flows2 = WorkflowEngine::from_state(
         set_of("presale", bullseye()),
         router2.catalog(),

@@ -13,7 +13,7 @@
 
 use crate::storage::{DamagedRecord, JournalRecord, Loaded};
 use crate::{
-    Clock, DefaultPolicy, Effect, Event, OfferId, Policy, Router, RouterConfig, RouterError,
+    Clock, DefaultScoring, Effect, Event, OfferId, Router, RouterConfig, RouterError, Scoring,
     Storage, Transport,
 };
 
@@ -84,7 +84,7 @@ impl Default for DriverOptions {
 /// ```
 /// use switchboard::*;
 /// let clock = ManualClock::new(Time::from_secs(100));
-/// let (mut driver, report) = Driver::open(RouterConfig::default(), DefaultPolicy,
+/// let (mut driver, report) = Driver::open(RouterConfig::default(), DefaultScoring,
 ///     MemoryStorage::default(), VecTransport::default(), clock.clone(), DriverOptions::default())?;
 /// assert_eq!(report.replayed, 0);
 /// let brand = driver.intern_tenant("acme")?;
@@ -97,14 +97,14 @@ impl Default for DriverOptions {
 ///
 /// // "Restart": reopen from the same storage; the offer is delivered again.
 /// let storage = driver.into_parts().0;
-/// let (driver, report) = Driver::open(RouterConfig::default(), DefaultPolicy, storage,
+/// let (driver, report) = Driver::open(RouterConfig::default(), DefaultScoring, storage,
 ///     VecTransport::default(), clock, DriverOptions::default())?;
 /// assert_eq!(report.reissued_offers, 1);
 /// assert_eq!(driver.router().live_tasks(), 1);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]
-pub struct Driver<S: Storage, T: Transport, C: Clock, P: Policy = DefaultPolicy> {
+pub struct Driver<S: Storage, T: Transport, C: Clock, P: Scoring = DefaultScoring> {
     router: Router<P>,
     storage: S,
     transport: T,
@@ -115,7 +115,7 @@ pub struct Driver<S: Storage, T: Transport, C: Clock, P: Policy = DefaultPolicy>
     poisoned: bool,
 }
 
-impl<S: Storage, T: Transport, C: Clock, P: Policy + Clone> Driver<S, T, C, P> {
+impl<S: Storage, T: Transport, C: Clock, P: Scoring + Clone> Driver<S, T, C, P> {
     /// Opens the driver: recovers the router from `storage` (or starts fresh with `config` when
     /// the storage is empty), expires what ran out while down, and re-delivers outstanding
     /// offers.
@@ -126,7 +126,7 @@ impl<S: Storage, T: Transport, C: Clock, P: Policy + Clone> Driver<S, T, C, P> {
     /// apply.
     pub fn open(
         config: RouterConfig,
-        policy: P,
+        scoring: P,
         mut storage: S,
         transport: T,
         clock: C,
@@ -143,12 +143,12 @@ impl<S: Storage, T: Transport, C: Clock, P: Policy + Clone> Driver<S, T, C, P> {
         };
         let (mut router, mut seq) = match snapshot {
             Some((through, state)) => (
-                Router::from_state(state, policy)
+                Router::from_state(state, scoring)
                     .map_err(|error| DriverError::Recovery { seq: 0, error })?,
                 through,
             ),
             None => (
-                Router::with_policy(config, policy)
+                Router::with_scoring(config, scoring)
                     .map_err(|error| DriverError::Recovery { seq: 0, error })?,
                 0,
             ),
@@ -214,7 +214,7 @@ impl<S: Storage, T: Transport, C: Clock, P: Policy + Clone> Driver<S, T, C, P> {
     }
 }
 
-impl<S: Storage, T: Transport, C: Clock, P: Policy> Driver<S, T, C, P> {
+impl<S: Storage, T: Transport, C: Clock, P: Scoring> Driver<S, T, C, P> {
     /// The router (read-only: change it through [`Driver::submit`] so every change is journaled).
     #[must_use]
     pub fn router(&self) -> &Router<P> {

@@ -36,13 +36,13 @@
 //! # let _ = std::fs::remove_file(&path);
 //! let clock = ManualClock::new(Time::from_secs(10));
 //! let storage = SqliteStorage::open(&path)?;
-//! let (mut driver, _) = Driver::open(RouterConfig::default(), DefaultPolicy, storage,
+//! let (mut driver, _) = Driver::open(RouterConfig::default(), DefaultScoring, storage,
 //!     VecTransport::default(), clock.clone(), DriverOptions::default())?;
 //! let brand = driver.intern_tenant("acme")?;
 //! driver.submit(vec![Event::Arrive(TaskSpec::new(TaskId(1), brand, Channel::Chat))])?;
 //! drop(driver); // "crash"
 //!
-//! let (driver, report) = Driver::open(RouterConfig::default(), DefaultPolicy,
+//! let (driver, report) = Driver::open(RouterConfig::default(), DefaultScoring,
 //!     SqliteStorage::open(&path)?, VecTransport::default(), clock, DriverOptions::default())?;
 //! assert_eq!(report.replayed, 1);
 //! assert_eq!(driver.router().task_state(TaskId(1)), Some(TaskState::Waiting));

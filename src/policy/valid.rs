@@ -186,7 +186,7 @@ impl ValidPolicy {
     /// assert!(router.catalog().find_skill("refunds").is_some());
     /// assert_eq!(router.config().shares[0].reserved, 5);
     /// ```
-    pub fn apply_to<P: crate::Policy>(
+    pub fn apply_to<P: crate::Scoring>(
         &self,
         router: &mut crate::Router<P>,
         flows: &mut crate::workflow::WorkflowEngine,

@@ -2,7 +2,7 @@
 
 use super::*;
 
-impl<P: Policy> NaiveRouter<P> {
+impl<P: Scoring> NaiveRouter<P> {
     /// Registers an agent. See [`Router::add_agent`](crate::Router::add_agent).
     ///
     /// # Errors

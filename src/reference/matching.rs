@@ -2,7 +2,7 @@
 
 use super::*;
 
-impl<P: Policy> NaiveRouter<P> {
+impl<P: Scoring> NaiveRouter<P> {
     pub(super) fn find_agent(&self, id: AgentId) -> Option<u32> {
         self.agents
             .iter()
@@ -133,7 +133,7 @@ impl<P: Policy> NaiveRouter<P> {
     }
 
     pub(super) fn task_score(&self, t: &NaiveTask, reqs: &Requirements) -> f64 {
-        self.policy
+        self.scoring
             .task_score(&Self::task_view(t, reqs), &self.cfg.priority)
     }
 
@@ -147,7 +147,7 @@ impl<P: Policy> NaiveRouter<P> {
     ) -> Result<OrderKey, RouterError> {
         if !score.is_finite() {
             return Err(RouterError::InvalidNumber {
-                field: "task score (from Policy::task_score)",
+                field: "task score (from Scoring::task_score)",
                 value: score,
             });
         }
@@ -174,7 +174,7 @@ impl<P: Policy> NaiveRouter<P> {
             load: a.load,
         };
         let reqs = &self.queues[t.queue as usize].requirements;
-        self.policy
+        self.scoring
             .match_score(&view, &Self::task_view(t, reqs), &self.cfg.scoring)
     }
 

@@ -29,10 +29,10 @@ mod matching;
 use crate::explain::Counters;
 use crate::{
     AgentId, AgentKind, AgentSnapshot, AgentSpec, AgentState, AgentView, Capacity, Catalog,
-    Channel, CustomerProfile, DefaultPolicy, Effect, Event, Explanation, Ineligible, MAX_LEVEL,
-    OfferId, OfferReason, OrderKey, Policy, Preferences, Priority, QueueId, QueueReason,
-    QueueSnapshot, Requirements, RescindReason, RouterConfig, RouterError, SeededRng, SkillId,
-    Snapshot, Strategy, TagId, TaskId, TaskSpec, TaskState, TaskView, TenantId, Time,
+    Channel, CustomerProfile, DefaultScoring, Effect, Event, Explanation, Ineligible, MAX_LEVEL,
+    OfferId, OfferReason, OrderKey, Preferences, Priority, QueueId, QueueReason, QueueSnapshot,
+    Requirements, RescindReason, RouterConfig, RouterError, Scoring, SeededRng, SkillId, Snapshot,
+    Strategy, TagId, TaskId, TaskSpec, TaskState, TaskView, TenantId, Time,
 };
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
@@ -193,9 +193,9 @@ enum Due {
 /// # Ok::<(), RouterError>(())
 /// ```
 #[derive(Debug, Clone)]
-pub struct NaiveRouter<P: Policy = DefaultPolicy> {
+pub struct NaiveRouter<P: Scoring = DefaultScoring> {
     cfg: RouterConfig,
-    policy: P,
+    scoring: P,
     catalog: Catalog,
     now: Time,
     agents: Vec<NaiveAgent>,
@@ -213,13 +213,13 @@ pub struct NaiveRouter<P: Policy = DefaultPolicy> {
     counters: Counters,
 }
 
-impl NaiveRouter<DefaultPolicy> {
-    /// A naive router with the default policy.
+impl NaiveRouter<DefaultScoring> {
+    /// A naive router with the default scoring.
     ///
     /// # Errors
     /// [`RouterError::InvalidConfig`] if the configuration does not validate.
     pub fn new(config: RouterConfig) -> Result<Self, RouterError> {
-        NaiveRouter::with_policy(config, DefaultPolicy)
+        NaiveRouter::with_scoring(config, DefaultScoring)
     }
 }
 
@@ -244,17 +244,17 @@ fn to_u32(i: usize) -> u32 {
     u32::try_from(i).unwrap_or(u32::MAX)
 }
 
-impl<P: Policy> NaiveRouter<P> {
-    /// A naive router with a custom [`Policy`].
+impl<P: Scoring> NaiveRouter<P> {
+    /// A naive router with a custom [`Scoring`].
     ///
     /// # Errors
     /// [`RouterError::InvalidConfig`] if the configuration does not validate.
-    pub fn with_policy(config: RouterConfig, policy: P) -> Result<Self, RouterError> {
+    pub fn with_scoring(config: RouterConfig, scoring: P) -> Result<Self, RouterError> {
         config.validate()?;
         Ok(NaiveRouter {
             rng: SeededRng::new(config.seed),
             cfg: config,
-            policy,
+            scoring,
             catalog: Catalog::new(),
             now: Time::ZERO,
             agents: Vec::new(),

@@ -3,7 +3,7 @@
 use crate::{PriorityWeights, RouterError, Strategy};
 use serde::{Deserialize, Serialize};
 
-/// Weights of the default match score (see [`Policy::match_score`](crate::Policy::match_score)).
+/// Weights of the default match score (see [`Scoring::match_score`](crate::Scoring::match_score)).
 ///
 /// # Example
 /// ```

@@ -7,7 +7,7 @@
 //!
 //! ```text
 //! score(now) = S + aging · wait(now) + urgency · (wait(now) − sla)
-//!   S        = Policy::task_score  (default: base + value_tier·w_value − sentiment·w_sentiment)
+//!   S        = Scoring::task_score  (default: base + value_tier·w_value − sentiment·w_sentiment)
 //!   wait(now)= now − created_at     (seconds)
 //!   sla      = the task's SLA target (seconds)
 //! ```

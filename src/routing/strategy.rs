@@ -1,4 +1,4 @@
-//! Agent selection strategies and the scoring policy trait.
+//! Agent selection strategies and the scoring trait ([`Scoring`]).
 //!
 //! When a task can go to several free, eligible agents, the task's [`Strategy`] picks among them.
 //! Every strategy ends its comparison with the agents' registration order, so the choice is
@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 ///
 /// | strategy | picks | tie-break |
 /// |---|---|---|
-/// | `BestScore` | highest [`Policy::match_score`] | registration order |
+/// | `BestScore` | highest [`Scoring::match_score`] | registration order |
 /// | `LongestIdle` | earliest *idle key*: the later of the agent's last accepted assignment (or becoming available) and its newest pending offer — rejected or expired offers do not reset it | registration order |
 /// | `LeastOccupied` | lowest load ÷ capacity on the task's channel, then most spare slots | idle key, then registration order |
 /// | `RoundRobin` | next agent after the previous round-robin pick on this channel, in registration order, wrapping | — |
@@ -41,7 +41,7 @@ pub enum Strategy {
     Random,
 }
 
-/// What a [`Policy`] sees of an agent.
+/// What a [`Scoring`] sees of an agent.
 #[derive(Debug, Clone, Copy)]
 pub struct AgentView<'a> {
     /// The agent's id.
@@ -76,7 +76,7 @@ impl AgentView<'_> {
     }
 }
 
-/// What a [`Policy`] sees of a task.
+/// What a [`Scoring`] sees of a task.
 #[derive(Debug, Clone, Copy)]
 pub struct TaskView<'a> {
     /// The tenant.
@@ -96,25 +96,25 @@ pub struct TaskView<'a> {
 }
 
 /// Replaceable scoring: the host can swap the default formulas without virtual calls, because the
-/// router is generic over its policy (`Router<P: Policy>`).
+/// router is generic over its policy (`Router<P: Scoring>`).
 ///
 /// Both methods must be pure functions of their arguments (determinism, invariant 7).
 ///
 /// # Example
 /// ```
-/// use switchboard::{Policy, AgentView, TaskView, PriorityWeights, ScoreWeights, Router, RouterConfig};
+/// use switchboard::{Scoring, AgentView, TaskView, PriorityWeights, ScoreWeights, Router, RouterConfig};
 /// /// Serve VIPs first, ignore everything else.
 /// #[derive(Debug, Default)]
 /// struct VipOnly;
-/// impl Policy for VipOnly {
+/// impl Scoring for VipOnly {
 ///     fn task_score(&self, task: &TaskView<'_>, _w: &PriorityWeights) -> f64 {
 ///         f64::from(task.customer.value_tier) * 100.0
 ///     }
 /// }
-/// let router: Router<VipOnly> = Router::with_policy(RouterConfig::default(), VipOnly).unwrap();
+/// let router: Router<VipOnly> = Router::with_scoring(RouterConfig::default(), VipOnly).unwrap();
 /// # let _ = router;
 /// ```
-pub trait Policy {
+pub trait Scoring {
     /// The static score `S` of a task within its priority class (see
     /// [`PriorityWeights`] for how it combines with aging and SLA urgency). Must be finite, or
     /// the arrival is refused with [`RouterError::InvalidNumber`](crate::RouterError::InvalidNumber).
@@ -150,8 +150,8 @@ pub trait Policy {
     }
 }
 
-/// The default policy: the formulas documented on [`Policy`]'s provided methods.
+/// The default scoring: the formulas documented on [`Scoring`]'s provided methods.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct DefaultPolicy;
+pub struct DefaultScoring;
 
-impl Policy for DefaultPolicy {}
+impl Scoring for DefaultScoring {}

@@ -1,5 +1,5 @@
 //! What a conversation decides and why: the [`Load`] it reads, the [`Rule`]s, [`Action`]s,
-//! [`Effect`]s and [`Notice`]s of a [`Decision`], its score [`Contribution`]s, and the
+//! [`Directive`]s and [`Notice`]s of a [`Decision`], its score [`Contribution`]s, and the
 //! [`Context`] a call runs in.
 
 use super::*;
@@ -166,7 +166,7 @@ pub enum Rule {
         turns: u32,
     },
     /// A hard trigger fired while the conversation was already pending a human: the queued
-    /// task's priority was raised to this (see [`Effect::Reprioritize`]).
+    /// task's priority was raised to this (see [`Directive::Reprioritize`]).
     PriorityRaised {
         /// The new priority class.
         class: u8,
@@ -364,7 +364,7 @@ pub enum Notice {
 /// Something the host must do.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "effect", rename_all = "snake_case")]
-pub enum Effect {
+pub enum Directive {
     /// Route to a human: `router.arrive(now, handover.task.clone())`, then report
     /// [`Signal::Queued`] (or [`Signal::TransferFailed`]).
     Route(Box<Handover>),
@@ -518,7 +518,7 @@ pub struct Decision {
     /// The policy version.
     pub policy_version: String,
     /// What the host must do, in order.
-    pub effects: Vec<Effect>,
+    pub effects: Vec<Directive>,
 }
 
 /// What a conversation needs from its surroundings for one decision.

@@ -44,7 +44,7 @@ const OPEN_REQUESTS: usize = 64;
 /// let d2 = conv.observe(&ctx, Time::from_secs(2), angry()).unwrap();
 /// assert_eq!(d2.action, Action::Escalate { layer: Layer::Soft, route: Route::Human });
 /// // The host queues it, a human joins, and later releases it.
-/// let Some(Effect::Route(handover)) = d2.effects.first() else { panic!() };
+/// let Some(Directive::Route(handover)) = d2.effects.first() else { panic!() };
 /// conv.observe(&ctx, Time::from_secs(3), Signal::Queued { task: handover.task.id }).unwrap();
 /// let d = conv.observe(&ctx, Time::from_secs(9), Signal::Assigned { agent: switchboard::AgentId(4) }).unwrap();
 /// assert_eq!(d.action, Action::Connected);
@@ -399,7 +399,7 @@ impl Conversation {
                         } else {
                             fired.push(Rule::LoadGated);
                             action = Action::HoldBack;
-                            effects.push(Effect::NeedCapacity(
+                            effects.push(Directive::NeedCapacity(
                                 self.need(CapacityReason::HeldBack, pressure),
                             ));
                         }
@@ -413,7 +413,7 @@ impl Conversation {
                     self.clarified = true;
                     fired.push(Rule::ClarifyOffered);
                     action = Action::Clarify;
-                    effects.push(Effect::Notify(Notice::Clarify));
+                    effects.push(Directive::Notify(Notice::Clarify));
                 } else if hard || soft {
                     let layer = if hard { Layer::Hard } else { Layer::Soft };
                     let env = Env {
@@ -435,7 +435,7 @@ impl Conversation {
                         pressure,
                     };
                     self.raise_pending(ctx, &env, task, &mut fired, &mut effects);
-                    effects.push(Effect::Notify(Notice::HumanPending {
+                    effects.push(Directive::Notify(Notice::HumanPending {
                         estimate_ms: load.projected_wait_ms,
                     }));
                 }
@@ -458,7 +458,7 @@ impl Conversation {
                             deadline: now.plus_millis(policy.cfg.hand_back.offer_timeout_ms),
                         };
                         action = Action::OfferHandBack;
-                        effects.push(Effect::OfferHandBack { agent });
+                        effects.push(Directive::OfferHandBack { agent });
                     }
                 }
             }
@@ -480,7 +480,8 @@ impl Conversation {
             };
             action = self.control(ctx, &env, signal, &mut fired, &mut effects);
         }
-        if action == Action::Continue && effects.iter().any(|e| matches!(e, Effect::BlockReply)) {
+        if action == Action::Continue && effects.iter().any(|e| matches!(e, Directive::BlockReply))
+        {
             action = Action::BlockReply;
         }
         Ok(Decision {
@@ -548,7 +549,7 @@ impl Conversation {
         now: Time,
         turn: Turn,
         fired: &mut Vec<Rule>,
-        effects: &mut Vec<Effect>,
+        effects: &mut Vec<Directive>,
     ) -> Vec<Evidence> {
         let policy = ctx.policy;
         let customer = turn.speaker == Speaker::Customer;
@@ -608,11 +609,11 @@ impl Conversation {
                 if turn.speaker != Speaker::Customer
                     && scan.hits.iter().any(|h| h.action == GuardAction::Block)
                 {
-                    effects.push(Effect::BlockReply);
+                    effects.push(Directive::BlockReply);
                 }
                 if let Some(m) = scan.masked {
                     stored = Some(m.clone());
-                    effects.push(Effect::MaskText { masked: m });
+                    effects.push(Directive::MaskText { masked: m });
                 }
             }
             if customer {
@@ -620,7 +621,7 @@ impl Conversation {
                     let request = self.next_request;
                     self.next_request = self.next_request.wrapping_add(1);
                     push_bounded(&mut self.open_requests, request, OPEN_REQUESTS);
-                    effects.push(Effect::Classify {
+                    effects.push(Directive::Classify {
                         request,
                         classifier: name.clone(),
                         text: text.clone(),
@@ -628,7 +629,7 @@ impl Conversation {
                 }
             }
         }
-        let blocked = effects.iter().any(|e| matches!(e, Effect::BlockReply));
+        let blocked = effects.iter().any(|e| matches!(e, Directive::BlockReply));
         let rec = TurnRecord {
             at: now,
             speaker: turn.speaker,
@@ -905,7 +906,7 @@ impl Conversation {
         env: &Env,
         layer: Layer,
         fired: &mut Vec<Rule>,
-        effects: &mut Vec<Effect>,
+        effects: &mut Vec<Directive>,
     ) -> Action {
         let p = &ctx.policy.cfg;
         let route = if !env.load.staffed {
@@ -919,7 +920,7 @@ impl Conversation {
         };
         if route != Route::Human && self.scheduled.is_some() {
             fired.push(Rule::AlreadyScheduled);
-            effects.push(Effect::Notify(match route {
+            effects.push(Directive::Notify(match route {
                 Route::Ticket => Notice::TicketOpened,
                 _ => Notice::CallbackScheduled,
             }));
@@ -956,12 +957,12 @@ impl Conversation {
                     ack_deadline: env.now.plus_millis(p.pending.ack_timeout_ms),
                     assign_deadline: env.now.plus_millis(p.pending.assign_timeout_ms),
                 };
-                effects.push(Effect::Route(Box::new(h)));
-                effects.push(Effect::Notify(Notice::HumanPending {
+                effects.push(Directive::Route(Box::new(h)));
+                effects.push(Directive::Notify(Notice::HumanPending {
                     estimate_ms: env.load.projected_wait_ms,
                 }));
                 if env.pressure > 1.0 {
-                    effects.push(Effect::NeedCapacity(
+                    effects.push(Directive::NeedCapacity(
                         self.need(CapacityReason::Overloaded, env.pressure),
                     ));
                 }
@@ -974,7 +975,7 @@ impl Conversation {
                 } else {
                     CapacityReason::NoHumanStaffed
                 };
-                effects.push(Effect::NeedCapacity(self.need(reason, env.pressure)));
+                effects.push(Directive::NeedCapacity(self.need(reason, env.pressure)));
             }
         }
         Action::Escalate { layer, route }
@@ -990,7 +991,7 @@ impl Conversation {
         env: &Env,
         task: TaskId,
         fired: &mut Vec<Rule>,
-        effects: &mut Vec<Effect>,
+        effects: &mut Vec<Directive>,
     ) {
         let kinds = hard_kinds(fired);
         let new_kinds = kinds & !self.pending_boosts;
@@ -1027,7 +1028,7 @@ impl Conversation {
             class: raised.class,
             base: raised.base,
         });
-        effects.push(Effect::Reprioritize {
+        effects.push(Directive::Reprioritize {
             task,
             priority: raised,
             customer: CustomerProfile {
@@ -1037,13 +1038,13 @@ impl Conversation {
         });
     }
 
-    fn offline(&mut self, route: Route, h: Handover, effects: &mut Vec<Effect>) {
+    fn offline(&mut self, route: Route, h: Handover, effects: &mut Vec<Directive>) {
         if route == Route::Ticket {
-            effects.push(Effect::Ticket(Box::new(h)));
-            effects.push(Effect::Notify(Notice::TicketOpened));
+            effects.push(Directive::Ticket(Box::new(h)));
+            effects.push(Directive::Notify(Notice::TicketOpened));
         } else {
-            effects.push(Effect::Callback(Box::new(h)));
-            effects.push(Effect::Notify(Notice::CallbackScheduled));
+            effects.push(Directive::Callback(Box::new(h)));
+            effects.push(Directive::Notify(Notice::CallbackScheduled));
         }
     }
 
@@ -1052,14 +1053,14 @@ impl Conversation {
         &mut self,
         ctx: &Context<'_, L, K>,
         env: &Env,
-        effects: &mut Vec<Effect>,
+        effects: &mut Vec<Directive>,
     ) -> Action {
         let route = Route::from(ctx.policy.cfg.pending.fallback);
         let h = self.handover(ctx, env, self.layer);
         self.owner = Owner::Bot;
         self.scheduled = Some(route);
         self.offline(route, h, effects);
-        effects.push(Effect::NeedCapacity(
+        effects.push(Directive::NeedCapacity(
             self.need(CapacityReason::Overloaded, env.pressure),
         ));
         Action::Degrade { route }
@@ -1089,7 +1090,7 @@ impl Conversation {
         &mut self,
         ctx: &Context<'_, L, K>,
         now: Time,
-        effects: &mut Vec<Effect>,
+        effects: &mut Vec<Directive>,
     ) -> Action {
         let agent = self
             .owner
@@ -1113,8 +1114,8 @@ impl Conversation {
         self.scheduled = None;
         self.cooldown_turn = ctx.policy.cfg.hysteresis.cooldown_turns;
         self.cooldown_until = now.plus_millis(ctx.policy.cfg.hysteresis.cooldown_ms);
-        effects.push(Effect::HandBack(Box::new(summary)));
-        effects.push(Effect::Notify(Notice::BackToBot));
+        effects.push(Directive::HandBack(Box::new(summary)));
+        effects.push(Directive::Notify(Notice::BackToBot));
         Action::HandBack
     }
 
@@ -1125,7 +1126,7 @@ impl Conversation {
         env: &Env,
         signal: Signal,
         fired: &mut Vec<Rule>,
-        effects: &mut Vec<Effect>,
+        effects: &mut Vec<Directive>,
     ) -> Action {
         let now = env.now;
         let p = &ctx.policy.cfg;
@@ -1145,7 +1146,7 @@ impl Conversation {
             (Owner::PendingHuman { task, .. }, Signal::CustomerCancelled) => {
                 fired.push(Rule::CustomerCancelled);
                 self.owner = Owner::Bot;
-                effects.push(Effect::CancelRoute { task });
+                effects.push(Directive::CancelRoute { task });
                 Action::Cancelled
             }
             (Owner::PendingHuman { attempt, task, .. }, Signal::TransferFailed { reason }) => {
@@ -1165,7 +1166,7 @@ impl Conversation {
             ) => {
                 if now >= assign_deadline {
                     fired.push(Rule::AssignTimeout);
-                    effects.push(Effect::CancelRoute { task });
+                    effects.push(Directive::CancelRoute { task });
                     self.degrade(ctx, env, effects)
                 } else if !queued && now >= ack_deadline {
                     fired.push(Rule::AckTimeout);
@@ -1206,11 +1207,11 @@ impl Conversation {
         attempt: u32,
         task: TaskId,
         cancel_old: bool,
-        effects: &mut Vec<Effect>,
+        effects: &mut Vec<Directive>,
     ) -> Action {
         let p = &ctx.policy.cfg.pending;
         if cancel_old {
-            effects.push(Effect::CancelRoute { task });
+            effects.push(Directive::CancelRoute { task });
         }
         if attempt < p.max_transfer_attempts {
             let h = self.handover(ctx, env, self.layer);
@@ -1228,7 +1229,7 @@ impl Conversation {
                 *a = attempt.saturating_add(1);
                 *ack_deadline = env.now.plus_millis(p.ack_timeout_ms);
             }
-            effects.push(Effect::Route(Box::new(h)));
+            effects.push(Directive::Route(Box::new(h)));
             Action::Retry
         } else {
             self.degrade(ctx, env, effects)

@@ -1041,7 +1041,7 @@ impl<'a> Sim<'a> {
 
     /// Carries out an escalation decision's effects.
     fn decide(&mut self, t: u64, d: crate::escalation::Decision) -> Result<(), SimError> {
-        use crate::escalation::Effect as E;
+        use crate::escalation::Directive as E;
         let Ok(c) = u32::try_from(d.conversation.0) else {
             return Ok(());
         };

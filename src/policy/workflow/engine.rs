@@ -5,7 +5,7 @@ use super::{
 };
 use crate::expr::{AttrValue, Expr};
 use crate::{
-    Catalog, Policy, Preferences, Priority, Requirements, Retarget, Router, RouterError, TaskId,
+    Catalog, Preferences, Priority, Requirements, Retarget, Router, RouterError, Scoring, TaskId,
     TaskSpec, TaskState, TaskView, Time,
 };
 use rustc_hash::FxHashMap;
@@ -475,7 +475,7 @@ impl WorkflowEngine {
     /// step late, a change deferred while its task was offered): call `handle_timeout` with
     /// `max(due, router.now())`, never with a time before the router's clock.
     #[must_use]
-    pub fn poll_timeout<P: Policy>(&self, router: &Router<P>) -> Option<Time> {
+    pub fn poll_timeout<P: Scoring>(&self, router: &Router<P>) -> Option<Time> {
         let own = self.deadlines.first().map(|&(t, _)| t);
         match (own, router.poll_timeout()) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -517,7 +517,7 @@ impl WorkflowEngine {
     /// [`WorkflowError::NoWorkflow`], [`WorkflowError::Config`] when a target bound to this
     /// task names an unknown skill or tag, [`WorkflowError::Router`] when the router refuses
     /// the task (nothing is tracked then).
-    pub fn arrive<P: Policy>(
+    pub fn arrive<P: Scoring>(
         &mut self,
         router: &mut Router<P>,
         now: Time,
@@ -593,7 +593,7 @@ impl WorkflowEngine {
     }
 
     /// A spec-like view of the task for binding targets (tenant, channel, customer, priority).
-    fn view_spec<P: Policy>(router: &Router<P>, id: TaskId, ft: &FlowTask) -> Option<TaskSpec> {
+    fn view_spec<P: Scoring>(router: &Router<P>, id: TaskId, ft: &FlowTask) -> Option<TaskSpec> {
         let channel = router.task_channel(id)?;
         let tenant = ft.tenant_id;
         let mut s = TaskSpec::new(id, tenant, channel);
@@ -605,7 +605,7 @@ impl WorkflowEngine {
     }
 
     /// The step a task with this age belongs in, from `from` on, and the steps skipped.
-    fn settle<P: Policy>(
+    fn settle<P: Scoring>(
         &self,
         router: &Router<P>,
         ft: &FlowTask,
@@ -645,7 +645,7 @@ impl WorkflowEngine {
         Ok((i, skipped))
     }
 
-    fn step_requirements<P: Policy>(
+    fn step_requirements<P: Scoring>(
         &self,
         router: &Router<P>,
         ft: &FlowTask,
@@ -676,7 +676,7 @@ impl WorkflowEngine {
     }
 
     /// Compiles a target bound to this task (see [`Expr::compile_for`]).
-    fn compile_bound<P: Policy>(
+    fn compile_bound<P: Scoring>(
         router: &Router<P>,
         expr: &Expr,
         ft: &FlowTask,
@@ -700,7 +700,7 @@ impl WorkflowEngine {
             })
     }
 
-    fn bind<P: Policy>(
+    fn bind<P: Scoring>(
         router: &Router<P>,
         src: &str,
         ft: &FlowTask,
@@ -716,7 +716,7 @@ impl WorkflowEngine {
     }
 
     /// The router target for the task's current step (or pinned target).
-    fn target<P: Policy>(
+    fn target<P: Scoring>(
         &self,
         router: &Router<P>,
         ft: &FlowTask,
@@ -806,7 +806,7 @@ impl WorkflowEngine {
     }
 
     /// Fires the queue-length rules of a task that just entered a queue.
-    fn queue_rules<P: Policy>(
+    fn queue_rules<P: Scoring>(
         &mut self,
         router: &mut Router<P>,
         now: Time,
@@ -841,7 +841,7 @@ impl WorkflowEngine {
         Ok(())
     }
 
-    fn fire<P: Policy>(
+    fn fire<P: Scoring>(
         &mut self,
         router: &mut Router<P>,
         now: Time,
@@ -898,7 +898,7 @@ impl WorkflowEngine {
 
     /// Moves a waiting task to the step its age and the skip conditions call for, and hands
     /// the router its target. Non-waiting tasks are deferred; finished ones dropped.
-    fn apply<P: Policy>(
+    fn apply<P: Scoring>(
         &mut self,
         router: &mut Router<P>,
         now: Time,
@@ -953,7 +953,7 @@ impl WorkflowEngine {
     /// [`WorkflowError::Router`] if the router refuses (time going backwards); a task whose
     /// bound target no longer compiles is left where it is and reported as
     /// [`WorkflowError::Config`] after the other due tasks are handled.
-    pub fn handle_timeout<P: Policy>(
+    pub fn handle_timeout<P: Scoring>(
         &mut self,
         router: &mut Router<P>,
         now: Time,
@@ -987,7 +987,7 @@ impl WorkflowEngine {
     }
 
     /// A task's deadline came: fire due wait-time rules, then widen.
-    fn due<P: Policy>(
+    fn due<P: Scoring>(
         &mut self,
         router: &mut Router<P>,
         now: Time,
@@ -1036,7 +1036,7 @@ impl WorkflowEngine {
     ///
     /// # Errors
     /// [`WorkflowError::Config`] if the new set does not compile — nothing changes then.
-    pub fn reload<P: Policy>(
+    pub fn reload<P: Scoring>(
         &mut self,
         router: &mut Router<P>,
         now: Time,

@@ -2,7 +2,7 @@
 
 use super::*;
 
-impl<P: Policy> Router<P> {
+impl<P: Scoring> Router<P> {
     /// Registers an agent. It receives offers at once if its state is `Available`.
     ///
     /// # Errors

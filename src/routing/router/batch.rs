@@ -10,7 +10,7 @@
 //!    left waiting while a lower-priority one takes a slot it could have had: swapping the two
 //!    would give a lexicographically earlier set.
 //! 2. **Who serves them** — among all assignments of exactly that set, one that maximises the
-//!    total [`Policy::match_score`], solved exactly as a minimum-cost assignment
+//!    total [`Scoring::match_score`], solved exactly as a minimum-cost assignment
 //!    ([`assignment::solve_sparse`](crate::assignment::solve_sparse)) on the sparse eligibility
 //!    graph, with an agent's free slots on a channel as parallel columns. Above
 //!    [`RouterConfig::batch_exact_edges`](crate::RouterConfig::batch_exact_edges) the router keeps
@@ -23,7 +23,7 @@
 
 use super::{Phase, Router, and_ones};
 use crate::assignment::solve_sparse;
-use crate::{Channel, OfferReason, OrderKey, Policy, RouterError, Strategy, TaskId, Time};
+use crate::{Channel, OfferReason, OrderKey, RouterError, Scoring, Strategy, TaskId, Time};
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
@@ -77,7 +77,7 @@ impl BatchReport {
     }
 }
 
-impl<P: Policy> Router<P> {
+impl<P: Scoring> Router<P> {
     /// Assigns all waiting tasks to all free capacity at once (see the [module docs](self)).
     /// Meant for [`Dispatch::Batched`](crate::Dispatch::Batched) routers; on an immediate router
     /// it finds nothing to do, since no task waits next to a free eligible agent.
@@ -124,7 +124,9 @@ impl<P: Policy> Router<P> {
                     cols.push((slot, ch, free));
                     cols.len() - 1
                 });
-                let s = self.policy.match_score(&a.view(), &view, &self.cfg.scoring);
+                let s = self
+                    .scoring
+                    .match_score(&a.view(), &view, &self.cfg.scoring);
                 out.push((col, if s.is_finite() { s } else { LOW_SCORE }));
                 true
             });

@@ -4,7 +4,7 @@
 
 use super::*;
 
-impl<P: Policy> Router<P> {
+impl<P: Scoring> Router<P> {
     pub(super) fn index_agent(&mut self, slot: u32, on: bool) {
         let Some(a) = self.agents[slot as usize].as_ref() else {
             return;

@@ -3,10 +3,10 @@
 
 use super::internals::PhaseRef;
 use super::{BLOCK, IDX_IDLE, IDX_OCC, NO_KEY, OccKey};
-use crate::{Channel, Policy, Router};
+use crate::{Channel, Router, Scoring};
 use std::collections::{BTreeMap, BTreeSet};
 
-pub(crate) fn check<P: Policy>(r: &Router<P>) -> Result<(), String> {
+pub(crate) fn check<P: Scoring>(r: &Router<P>) -> Result<(), String> {
     let queues = r.i_queues();
     let offers: BTreeMap<_, _> = r.i_offers().collect();
     let agents: BTreeMap<u32, _> = r.i_agents().collect();
@@ -189,7 +189,7 @@ pub(crate) fn check<P: Policy>(r: &Router<P>) -> Result<(), String> {
 }
 
 /// Invariant 4 alone.
-pub(crate) fn work_conservation<P: Policy>(r: &Router<P>) -> Result<(), String> {
+pub(crate) fn work_conservation<P: Scoring>(r: &Router<P>) -> Result<(), String> {
     let now = r.i_now();
     let queues = r.i_queues();
     let agents: BTreeMap<u32, _> = r.i_agents().collect();
@@ -210,7 +210,7 @@ pub(crate) fn work_conservation<P: Policy>(r: &Router<P>) -> Result<(), String> 
     Ok(())
 }
 
-impl<P: Policy> Router<P> {
+impl<P: Scoring> Router<P> {
     /// Checks the invariants of DESIGN.md §4 that are properties of one state (conservation,
     /// capacity, eligibility, work conservation) plus the consistency of every index, by
     /// recomputing them from scratch. `O(tasks × agents)`: for tests and fuzzing.

@@ -3,7 +3,7 @@
 
 use super::*;
 
-impl<P: Policy> Router<P> {
+impl<P: Scoring> Router<P> {
     /// A back-off is over for every call from its end on, not only once `handle_timeout` has
     /// fired its timer: marks dirty the tasks whose back-offs ended since the last look.
     pub(super) fn collect_ended_backoffs(&mut self) {
@@ -250,7 +250,7 @@ impl<P: Policy> Router<P> {
                 let mut best: [Option<(f64, u32)>; 2] = [None, None];
                 and_ones(&q.eligible, free, |slot| {
                     if let Some(k) = tier(slot) {
-                        let v = self.policy.match_score(
+                        let v = self.scoring.match_score(
                             &self.aref(slot).view(),
                             &view,
                             &self.cfg.scoring,
@@ -368,7 +368,7 @@ impl<P: Policy> Router<P> {
         let score = (strategy == Strategy::BestScore)
             .then(|| {
                 let view = self.task_view(t, &self.queues[q as usize].requirements);
-                self.policy
+                self.scoring
                     .match_score(&self.aref(slot).view(), &view, &self.cfg.scoring)
             })
             .filter(|v| v.is_finite());
@@ -641,9 +641,11 @@ impl<P: Policy> Router<P> {
                 let mut scored: Vec<(f64, u32)> = cands
                     .iter()
                     .map(|&s| {
-                        let v =
-                            self.policy
-                                .match_score(&self.aref(s).view(), &view, &self.cfg.scoring);
+                        let v = self.scoring.match_score(
+                            &self.aref(s).view(),
+                            &view,
+                            &self.cfg.scoring,
+                        );
                         (if v.is_finite() { v } else { f64::NEG_INFINITY }, s)
                     })
                     .collect();

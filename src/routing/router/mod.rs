@@ -39,10 +39,10 @@ use crate::offer::OfferRec;
 use crate::queue::{Queue, QueueSig};
 use crate::{
     AgentId, AgentKind, AgentSnapshot, AgentSpec, AgentState, AgentView, Capacity, Catalog,
-    Channel, CustomerProfile, DefaultPolicy, Effect, Event, Explanation, Ineligible, MAX_LEVEL,
-    OfferId, OfferReason, OrderKey, Policy, Preferences, Priority, QueueId, QueueReason,
-    QueueSnapshot, Requirements, RescindReason, RouterConfig, RouterError, SeededRng, Snapshot,
-    Strategy, TagId, TaskId, TaskSpec, TaskState, TaskView, TenantId, Time,
+    Channel, CustomerProfile, DefaultScoring, Effect, Event, Explanation, Ineligible, MAX_LEVEL,
+    OfferId, OfferReason, OrderKey, Preferences, Priority, QueueId, QueueReason, QueueSnapshot,
+    Requirements, RescindReason, RouterConfig, RouterError, Scoring, SeededRng, Snapshot, Strategy,
+    TagId, TaskId, TaskSpec, TaskState, TaskView, TenantId, Time,
 };
 use fixedbitset::FixedBitSet;
 use rustc_hash::FxHashMap;
@@ -239,7 +239,7 @@ enum TimerKind {
 /// The routing state machine. See the [module docs](crate::router) for the matching rule and the
 /// [crate docs](crate) for a tutorial.
 ///
-/// `P` is the scoring [`Policy`], statically dispatched.
+/// `P` is the [`Scoring`], statically dispatched.
 ///
 /// # Example
 /// ```
@@ -255,9 +255,9 @@ enum TimerKind {
 /// assert_eq!(router.task_state(TaskId(10)), Some(TaskState::InService(AgentId(1))));
 /// ```
 #[derive(Debug, Clone)]
-pub struct Router<P: Policy = DefaultPolicy> {
+pub struct Router<P: Scoring = DefaultScoring> {
     cfg: RouterConfig,
-    policy: P,
+    scoring: P,
     catalog: Catalog,
     now: Time,
     agents: Vec<Option<AgentRec>>,
@@ -317,13 +317,13 @@ pub struct Router<P: Policy = DefaultPolicy> {
 /// always 1 without shares), then its queue order.
 type Rank = (u8, OrderKey);
 
-impl Router<DefaultPolicy> {
-    /// A router with the default policy.
+impl Router<DefaultScoring> {
+    /// A router with the default scoring.
     ///
     /// # Errors
     /// [`RouterError::InvalidConfig`] if the configuration does not [validate](RouterConfig::validate).
     pub fn new(config: RouterConfig) -> Result<Self, RouterError> {
-        Router::with_policy(config, DefaultPolicy)
+        Router::with_scoring(config, DefaultScoring)
     }
 }
 
@@ -353,17 +353,17 @@ fn set_bit(set: &mut FixedBitSet, slot: u32, on: bool) {
     }
 }
 
-impl<P: Policy> Router<P> {
-    /// A router with a custom [`Policy`].
+impl<P: Scoring> Router<P> {
+    /// A router with a custom [`Scoring`].
     ///
     /// # Errors
     /// [`RouterError::InvalidConfig`] if the configuration does not [validate](RouterConfig::validate).
-    pub fn with_policy(config: RouterConfig, policy: P) -> Result<Self, RouterError> {
+    pub fn with_scoring(config: RouterConfig, scoring: P) -> Result<Self, RouterError> {
         config.validate()?;
         let mut r = Router {
             rng: SeededRng::new(config.seed),
             cfg: config,
-            policy,
+            scoring,
             catalog: Catalog::new(),
             now: Time::ZERO,
             agents: Vec::new(),
@@ -615,7 +615,7 @@ fn take_best<T: Copy>(v: &mut [T], k: usize, cmp: impl Fn(&T, &T) -> Ordering) -
 // Internal read access for the invariant checker.
 pub(crate) mod internals {
     use super::{AgentRec, Phase, Router, TaskRec};
-    use crate::{Policy, TaskId};
+    use crate::{Scoring, TaskId};
 
     pub(crate) enum PhaseRef {
         Waiting,
@@ -623,7 +623,7 @@ pub(crate) mod internals {
         Serving(u32),
     }
 
-    impl<P: Policy> Router<P> {
+    impl<P: Scoring> Router<P> {
         pub(crate) fn i_agents(&self) -> impl Iterator<Item = (u32, AgentRefs<'_>)> {
             self.agents.iter().enumerate().filter_map(|(i, a)| {
                 a.as_ref().map(|a| {

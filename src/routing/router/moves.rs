@@ -3,7 +3,7 @@
 
 use super::*;
 
-impl<P: Policy> Router<P> {
+impl<P: Scoring> Router<P> {
     /// Puts a task (not currently in a queue) into its queue, keeping its key.
     pub(super) fn requeue(&mut self, task: TaskId, reason: QueueReason) {
         let t = self.tmut(task);

@@ -19,7 +19,7 @@ use crate::offer::OfferRec;
 use crate::queue::{Queue, QueueSig};
 use crate::{
     AgentId, AgentKind, AgentState, Capacity, Catalog, Channel, OfferId, OfferReason, OrderKey,
-    Policy, Preferences, QueueId, Requirements, RouterConfig, RouterError, SeededRng, SkillId,
+    Preferences, QueueId, Requirements, RouterConfig, RouterError, Scoring, SeededRng, SkillId,
     Strategy, TagId, TaskId, TenantId, Time,
 };
 use fixedbitset::FixedBitSet;
@@ -41,7 +41,7 @@ pub const STATE_VERSION: u32 = 1;
 /// router.arrive(Time::from_secs(1), TaskSpec::new(TaskId(1), brand, Channel::Chat)).unwrap();
 /// let json = serde_json::to_string(&router.export_state()).unwrap();
 /// let state: RouterState = serde_json::from_str(&json).unwrap();
-/// let restored = Router::from_state(state, DefaultPolicy).unwrap();
+/// let restored = Router::from_state(state, DefaultScoring).unwrap();
 /// assert_eq!(restored.export_state(), router.export_state());
 /// assert_eq!(restored.task_state(TaskId(1)), Some(TaskState::Waiting));
 /// ```
@@ -180,7 +180,7 @@ fn corrupt(msg: impl Into<String>) -> RouterError {
     RouterError::CorruptState(msg.into())
 }
 
-impl<P: Policy> Router<P> {
+impl<P: Scoring> Router<P> {
     /// A complete, serialisable snapshot of the state (see [`RouterState`]). Pending effects are
     /// not included.
     ///
@@ -293,14 +293,14 @@ impl<P: Policy> Router<P> {
     ///
     /// # Complexity
     /// `O(agents × queues + tasks log tasks + offers + timers)`.
-    pub fn from_state(state: RouterState, policy: P) -> Result<Self, RouterError> {
+    pub fn from_state(state: RouterState, scoring: P) -> Result<Self, RouterError> {
         if state.version != STATE_VERSION {
             return Err(RouterError::IncompatibleState {
                 found: state.version,
                 expected: STATE_VERSION,
             });
         }
-        let mut r = Router::with_policy(state.config, policy)?;
+        let mut r = Router::with_scoring(state.config, scoring)?;
         r.catalog = state.catalog;
         r.now = state.now;
         r.timer_seq = state.timer_seq;

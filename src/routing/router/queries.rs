@@ -3,7 +3,7 @@
 
 use super::*;
 
-impl<P: Policy> Router<P> {
+impl<P: Scoring> Router<P> {
     /// The configuration.
     #[must_use]
     pub fn config(&self) -> &RouterConfig {
@@ -240,7 +240,7 @@ impl<P: Policy> Router<P> {
         if let Some(until) = t.backoff_until(slot).filter(|&u| u > self.now) {
             reasons.push(Ineligible::DeclinedRecently { until });
         }
-        let score = self.policy.match_score(
+        let score = self.scoring.match_score(
             &a.view(),
             &self.task_view(t, &q.requirements),
             &self.cfg.scoring,

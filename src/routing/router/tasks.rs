@@ -4,7 +4,7 @@
 
 use super::*;
 
-impl<P: Policy> Router<P> {
+impl<P: Scoring> Router<P> {
     /// A task arrives. It joins the queue for its channel and requirements and is offered at once
     /// if a free, eligible agent exists.
     ///

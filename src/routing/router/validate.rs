@@ -3,7 +3,7 @@
 
 use super::*;
 
-impl<P: Policy> Router<P> {
+impl<P: Scoring> Router<P> {
     pub(super) fn check_time(&self, now: Time) -> Result<(), RouterError> {
         if now < self.now {
             Err(RouterError::TimeWentBackwards {
@@ -130,7 +130,7 @@ impl<P: Policy> Router<P> {
     }
 
     pub(super) fn task_score(&self, t: &TaskRec, reqs: &Requirements) -> f64 {
-        self.policy
+        self.scoring
             .task_score(&self.task_view(t, reqs), &self.cfg.priority)
     }
 
@@ -144,7 +144,7 @@ impl<P: Policy> Router<P> {
     ) -> Result<OrderKey, RouterError> {
         if !score.is_finite() {
             return Err(RouterError::InvalidNumber {
-                field: "task score (from Policy::task_score)",
+                field: "task score (from Scoring::task_score)",
                 value: score,
             });
         }

@@ -132,7 +132,7 @@ pub use channel::{Capacity, Channel};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Dispatch, RouterConfig, ScoreWeights};
 pub use driver::{Driver, DriverError, DriverOptions, RecoveryReport, Submitted};
-pub use error::RouterError;
+pub use error::{InvariantViolation, RouterError};
 pub use escalation::{
     Conversation, ConversationId, Decision, EscalationEngine, EscalationError, EscalationPolicy,
     PolicyConfig,

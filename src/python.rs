@@ -275,7 +275,7 @@ impl NativeRouter {
     fn check_invariants(&self, py: Python<'_>) -> PyResult<()> {
         self.inner
             .check_invariants()
-            .map_err(|e| raise(py, "SwitchboardError", e))
+            .map_err(|e| raise(py, "SwitchboardError", e.to_string()))
     }
 }
 

@@ -236,7 +236,7 @@ proptest! {
         let state: RouterState = serde_json::from_str(&json).unwrap();
         let mut b = Router::from_state(state, DefaultScoring).unwrap();
         prop_assert_eq!(b.export_state(), a.export_state());
-        b.check_invariants().map_err(TestCaseError::fail)?;
+        b.check_invariants().map_err(|e| TestCaseError::fail(e.to_string()))?;
         let (mut now_b, mut offers_b) = (now, offers.clone());
         let (_, ea) = run(&mut a, &ops[cut..], &mut now, &mut offers);
         let (_, eb) = run(&mut b, &ops[cut..], &mut now_b, &mut offers_b);

@@ -622,7 +622,7 @@ proptest! {
                     w.flows.reload(&mut w.router, now, make_set(&steps)).unwrap();
                 }
             }
-            w.router.check_invariants().map_err(TestCaseError::fail)?;
+            w.router.check_invariants().map_err(|e| TestCaseError::fail(e.to_string()))?;
             // Conservation: every task that arrived and was not completed is still live.
             for &t in &live {
                 prop_assert!(w.router.task_state(t).is_some(), "task {} lost", t);

@@ -19,6 +19,7 @@ use crate::{
 
 /// What went wrong in the driver.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum DriverError<SE: std::error::Error + 'static> {
     /// The storage failed; the driver is now poisoned.
     #[error("storage failed: {0}")]

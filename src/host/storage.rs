@@ -39,6 +39,7 @@ pub struct JournalRecord {
 
 /// Why a stored record could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum RecordError {
     /// Shorter than its header says.
     #[error("record truncated: {0} bytes")]
@@ -166,6 +167,7 @@ pub trait Storage {
 
 /// Errors of [`MemoryStorage`].
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum MemoryStorageError {
     /// A record arrived out of sequence.
     #[error("record {got} appended after {last}")]

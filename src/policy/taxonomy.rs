@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 
 /// Why a taxonomy was refused.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum TaxonomyError {
     /// The parent links form a cycle; the skills on it, in order, first repeated at the end.
     #[error("skill taxonomy has a cycle: {}", .0.join(" > "))]

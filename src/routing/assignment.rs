@@ -123,6 +123,7 @@ pub struct Assignment {
 
 /// Why an assignment problem was refused.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum AssignmentError {
     /// The cost slice does not have `rows × cols` entries.
     #[error("cost matrix has {got} entries, expected {rows} × {cols}")]

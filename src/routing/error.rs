@@ -131,3 +131,20 @@ pub enum RouterError {
         problem: String,
     },
 }
+
+/// A broken state invariant, found by [`Router::check_invariants`](crate::Router::check_invariants)
+/// or [`Router::check_work_conservation`](crate::Router::check_work_conservation): always a bug in
+/// the router, never the caller's fault.
+///
+/// # Example
+/// ```
+/// use switchboard::{Router, RouterConfig};
+/// let router = Router::new(RouterConfig::default()).unwrap();
+/// assert_eq!(router.check_invariants(), Ok(()));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{message}")]
+pub struct InvariantViolation {
+    /// What is wrong, e.g. `task 7 is in a queue but not waiting`.
+    pub message: String,
+}

@@ -36,7 +36,7 @@ use super::SimReport;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 /// Chart width: SVG user units, PNG pixels.
@@ -54,6 +54,29 @@ pub enum Format {
     Png,
 }
 
+/// Why a chart could not be drawn or written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChartError {
+    /// The file name ends in neither `.svg` nor `.png`; nothing was written.
+    #[error("{}: unknown chart format (use .svg or .png)", path.display())]
+    UnknownFormat {
+        /// The file name asked for.
+        path: PathBuf,
+    },
+    /// The drawing backend or the PNG encoder failed: its message.
+    #[error("{0}")]
+    Draw(String),
+    /// The file could not be written.
+    #[error("{}: {source}", path.display())]
+    Write {
+        /// The chart file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
 impl Format {
     /// The format named by the extension of `path`: `.svg` or `.png`, in any case.
     ///
@@ -64,20 +87,19 @@ impl Format {
     /// ```
     /// use std::path::Path;
     /// use switchboard::sim::chart::Format;
-    /// assert_eq!(Format::from_path(Path::new("out/day.PNG")), Ok(Format::Png));
+    /// assert_eq!(Format::from_path(Path::new("out/day.PNG")).ok(), Some(Format::Png));
     /// assert!(Format::from_path(Path::new("day.jpg")).is_err());
     /// ```
-    pub fn from_path(path: &Path) -> Result<Self, String> {
+    pub fn from_path(path: &Path) -> Result<Self, ChartError> {
         let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
         if ext.eq_ignore_ascii_case("svg") {
             Ok(Self::Svg)
         } else if ext.eq_ignore_ascii_case("png") {
             Ok(Self::Png)
         } else {
-            Err(format!(
-                "{}: unknown chart format (use .svg or .png)",
-                path.display()
-            ))
+            Err(ChartError::UnknownFormat {
+                path: path.to_path_buf(),
+            })
         }
     }
 }
@@ -87,8 +109,8 @@ impl Format {
 ///
 /// # Errors
 /// An extension other than `.svg` or `.png` (nothing is written then), the drawing backend's or
-/// encoder's error, or the file cannot be written; as text.
-pub fn write(report: &SimReport, path: &Path) -> Result<(), String> {
+/// encoder's error, or the file cannot be written.
+pub fn write(report: &SimReport, path: &Path) -> Result<(), ChartError> {
     match Format::from_path(path)? {
         Format::Svg => write_svg(report, path),
         Format::Png => write_png(report, path),
@@ -98,30 +120,36 @@ pub fn write(report: &SimReport, path: &Path) -> Result<(), String> {
 /// Writes a four-panel SVG chart of `report` to `path`.
 ///
 /// # Errors
-/// The drawing backend's error (e.g. the file cannot be written), as text.
-pub fn write_svg(report: &SimReport, path: &Path) -> Result<(), String> {
+/// The drawing backend's error, or the file cannot be written.
+pub fn write_svg(report: &SimReport, path: &Path) -> Result<(), ChartError> {
     let svg = render_svg(report)?;
-    std::fs::write(path, svg).map_err(|e| format!("{}: {e}", path.display()))
+    std::fs::write(path, svg).map_err(|e| ChartError::Write {
+        path: path.to_path_buf(),
+        source: e,
+    })
 }
 
 /// Writes a four-panel PNG chart of `report` to `path` ([`WIDTH`] × [`HEIGHT`] pixels, RGB).
 ///
 /// # Errors
-/// The drawing backend's or encoder's error, or the file cannot be written; as text.
-pub fn write_png(report: &SimReport, path: &Path) -> Result<(), String> {
+/// The drawing backend's or encoder's error, or the file cannot be written.
+pub fn write_png(report: &SimReport, path: &Path) -> Result<(), ChartError> {
     let png = render_png(report)?;
-    std::fs::write(path, png).map_err(|e| format!("{}: {e}", path.display()))
+    std::fs::write(path, png).map_err(|e| ChartError::Write {
+        path: path.to_path_buf(),
+        source: e,
+    })
 }
 
 /// Renders the chart as an SVG document.
 ///
 /// # Errors
-/// The drawing backend's error, as text.
-pub fn render_svg(report: &SimReport) -> Result<String, String> {
+/// [`ChartError::Draw`]: the drawing backend's error.
+pub fn render_svg(report: &SimReport) -> Result<String, ChartError> {
     let mut out = String::new();
     {
         let root = SVGBackend::with_string(&mut out, (WIDTH, HEIGHT)).into_drawing_area();
-        draw(report, &root).map_err(|e| e.to_string())?;
+        draw(report, &root).map_err(|e| ChartError::Draw(e.to_string()))?;
     }
     Ok(out)
 }
@@ -129,21 +157,27 @@ pub fn render_svg(report: &SimReport) -> Result<String, String> {
 /// Renders the chart as an encoded PNG image: [`WIDTH`] × [`HEIGHT`] pixels, 8-bit RGB.
 ///
 /// # Errors
-/// The drawing backend's or the PNG encoder's error, as text.
-pub fn render_png(report: &SimReport) -> Result<Vec<u8>, String> {
+/// [`ChartError::Draw`]: the drawing backend's or the PNG encoder's error.
+pub fn render_png(report: &SimReport) -> Result<Vec<u8>, ChartError> {
     let (w, h) = (WIDTH as usize, HEIGHT as usize);
     let mut rgb = vec![0u8; w * h * 3];
     {
         let root = BitMapBackend::with_buffer(&mut rgb, (WIDTH, HEIGHT)).into_drawing_area();
-        draw(report, &root).map_err(|e| e.to_string())?;
+        draw(report, &root).map_err(|e| ChartError::Draw(e.to_string()))?;
     }
     let mut out = Vec::new();
     let mut encoder = png::Encoder::new(&mut out, WIDTH, HEIGHT);
     encoder.set_color(png::ColorType::Rgb);
     encoder.set_depth(png::BitDepth::Eight);
-    let mut writer = encoder.write_header().map_err(|e| e.to_string())?;
-    writer.write_image_data(&rgb).map_err(|e| e.to_string())?;
-    writer.finish().map_err(|e| e.to_string())?;
+    let mut writer = encoder
+        .write_header()
+        .map_err(|e| ChartError::Draw(e.to_string()))?;
+    writer
+        .write_image_data(&rgb)
+        .map_err(|e| ChartError::Draw(e.to_string()))?;
+    writer
+        .finish()
+        .map_err(|e| ChartError::Draw(e.to_string()))?;
     Ok(out)
 }
 
@@ -462,11 +496,18 @@ mod tests {
             ("c.png", Format::Png),
             ("d.PnG", Format::Png),
         ] {
-            assert_eq!(Format::from_path(Path::new(name)), Ok(format), "{name}");
+            assert_eq!(
+                Format::from_path(Path::new(name)).ok(),
+                Some(format),
+                "{name}"
+            );
         }
         for name in ["e.jpg", "f", "g.svg.gz", "png"] {
             let err = Format::from_path(Path::new(name)).unwrap_err();
-            assert!(err.contains("use .svg or .png"), "{name}: {err}");
+            assert!(
+                err.to_string().contains("use .svg or .png"),
+                "{name}: {err}"
+            );
         }
     }
 
@@ -489,7 +530,7 @@ mod tests {
         let jpg = dir.path().join("day.jpg");
         let err = write(&report, &jpg).unwrap_err();
         assert_eq!(
-            err,
+            err.to_string(),
             format!("{}: unknown chart format (use .svg or .png)", jpg.display())
         );
         assert!(!jpg.exists(), "nothing is written for an unknown format");

@@ -61,7 +61,7 @@ pub mod verify;
 pub use report::{SeriesPoint, SimReport, TenantReport};
 pub use scenario::{
     AgentGroup, AttrChoice, BotModel, Breaks, CsatModel, Dist, MAX_ARRIVALS_PER_HOUR, PolicySource,
-    Profile, Scenario, Shift, Stream,
+    Profile, Scenario, ScenarioError, Shift, Stream,
 };
 pub use verify::{CellCheck, Verdict, VerifiedPlan, VerifyRound, VerifySettings, verify_plan};
 
@@ -143,7 +143,7 @@ pub fn run_with_progress(
     scenario: &Scenario,
     progress: impl FnMut(f64),
 ) -> Result<SimRun, SimError> {
-    scenario.validate().map_err(SimError::Scenario)?;
+    scenario.check_fields().map_err(SimError::Scenario)?;
     let mut sim = Sim::new(scenario)?;
     sim.run(progress)?;
     Ok(sim.finish())

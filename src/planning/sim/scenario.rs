@@ -10,6 +10,46 @@ use crate::{AgentKind, Channel, RouterConfig, Strategy};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// Why a scenario could not be read or was refused. The message names the file and, for an
+/// invalid field, its path.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ScenarioError {
+    /// The file could not be read.
+    #[error("{}: {source}", path.display())]
+    Read {
+        /// The scenario file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The text is not a scenario: the parser's message, with line and column.
+    #[error("{0}")]
+    Parse(String),
+    /// A scenario file is not a scenario: the parser's message, with line and column.
+    #[error("{}: {message}", path.display())]
+    ParseFile {
+        /// The scenario file.
+        path: PathBuf,
+        /// The parser's message.
+        message: String,
+    },
+    /// The policy file the scenario names could not be loaded.
+    #[error("{}: policy {}: {source}", path.display(), policy.display())]
+    Policy {
+        /// The scenario file.
+        path: PathBuf,
+        /// The policy file, relative to the scenario's directory.
+        policy: PathBuf,
+        /// Why the policy could not be loaded.
+        source: crate::policy::PolicyError,
+    },
+    /// A field is invalid: a message like `traffic[2].per_hour: must be finite and ≥ 0`.
+    #[error("{0}")]
+    Invalid(String),
+}
 
 /// A whole simulation: the router configuration, the agent pool, the traffic and the settings.
 ///
@@ -549,16 +589,16 @@ impl Scenario {
     ///
     /// # Errors
     /// The parser's message, with line and column.
-    pub fn from_json(text: &str) -> Result<Self, String> {
-        serde_json::from_str(text).map_err(|e| e.to_string())
+    pub fn from_json(text: &str) -> Result<Self, ScenarioError> {
+        serde_json::from_str(text).map_err(|e| ScenarioError::Parse(e.to_string()))
     }
 
     /// Parses a TOML scenario.
     ///
     /// # Errors
     /// The parser's message, with line and column.
-    pub fn from_toml(text: &str) -> Result<Self, String> {
-        toml::from_str(text).map_err(|e| e.to_string())
+    pub fn from_toml(text: &str) -> Result<Self, ScenarioError> {
+        toml::from_str(text).map_err(|e| ScenarioError::Parse(e.to_string()))
     }
 
     /// Reads a scenario file (TOML if the name ends in `.toml`, JSON otherwise) and the policy
@@ -574,10 +614,12 @@ impl Scenario {
     /// let s = Scenario::from_path("examples/scenarios/workflow_day.json").unwrap();
     /// assert!(matches!(s.policy, Some(PolicySource::Inline(_))));
     /// ```
-    pub fn from_path(path: impl AsRef<Path>) -> Result<Self, String> {
+    pub fn from_path(path: impl AsRef<Path>) -> Result<Self, ScenarioError> {
         let path = path.as_ref();
-        let shown = path.display();
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{shown}: {e}"))?;
+        let text = std::fs::read_to_string(path).map_err(|e| ScenarioError::Read {
+            path: path.to_path_buf(),
+            source: e,
+        })?;
         let is_toml = path
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("toml"));
@@ -586,11 +628,17 @@ impl Scenario {
         } else {
             Self::from_json(&text)
         }
-        .map_err(|e| format!("{shown}: {e}"))?;
+        .map_err(|e| ScenarioError::ParseFile {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
         if let Some(PolicySource::Path(p)) = &s.policy {
             let full = path.parent().unwrap_or(Path::new("")).join(p);
-            let set = PolicySet::from_path(&full)
-                .map_err(|e| format!("{shown}: policy {}: {e}", full.display()))?;
+            let set = PolicySet::from_path(&full).map_err(|e| ScenarioError::Policy {
+                path: path.to_path_buf(),
+                policy: full.clone(),
+                source: e,
+            })?;
             s.policy = Some(PolicySource::Inline(Box::new(set)));
         }
         Ok(s)
@@ -599,8 +647,13 @@ impl Scenario {
     /// Checks every field; the error names the path and the problem.
     ///
     /// # Errors
-    /// A message like `traffic[2].per_hour: must be finite and ≥ 0`.
-    pub fn validate(&self) -> Result<(), String> {
+    /// [`ScenarioError::Invalid`], with a message like `traffic[2].per_hour: must be finite and ≥ 0`.
+    pub fn validate(&self) -> Result<(), ScenarioError> {
+        self.check_fields().map_err(ScenarioError::Invalid)
+    }
+
+    /// [`Scenario::validate`], with the message as text.
+    pub(crate) fn check_fields(&self) -> Result<(), String> {
         let pos = |x: f64| x.is_finite() && x > 0.0;
         if !pos(self.duration_hours) {
             return Err("duration_hours: must be finite and > 0".into());

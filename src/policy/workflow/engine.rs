@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 /// Why the workflow engine refused something. Nothing changes on error.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum WorkflowError {
     /// A workflow does not compile; `path` names the field
     /// (`tenants.acme.presale.steps[1].target`).

@@ -3,7 +3,7 @@
 
 use super::internals::PhaseRef;
 use super::{BLOCK, IDX_IDLE, IDX_OCC, NO_KEY, OccKey};
-use crate::{Channel, Router, Scoring};
+use crate::{Channel, InvariantViolation, Router, Scoring};
 use std::collections::{BTreeMap, BTreeSet};
 
 pub(crate) fn check<P: Scoring>(r: &Router<P>) -> Result<(), String> {
@@ -217,9 +217,10 @@ impl<P: Scoring> Router<P> {
     ///
     /// # Errors
     /// A description of the first violation found.
-    pub fn check_invariants(&self) -> Result<(), String> {
-        check(self)?;
-        self.check_strategy_indexes()
+    pub fn check_invariants(&self) -> Result<(), InvariantViolation> {
+        check(self)
+            .and_then(|()| self.check_strategy_indexes())
+            .map_err(|message| InvariantViolation { message })
     }
 
     /// Invariant 4 alone (no waiting task has a free, eligible agent outside a back-off), also
@@ -228,8 +229,8 @@ impl<P: Scoring> Router<P> {
     ///
     /// # Errors
     /// A description of the first violation found.
-    pub fn check_work_conservation(&self) -> Result<(), String> {
-        work_conservation(self)
+    pub fn check_work_conservation(&self) -> Result<(), InvariantViolation> {
+        work_conservation(self).map_err(|message| InvariantViolation { message })
     }
 
     /// The strategy indexes hold exactly the free agents, under their current keys.

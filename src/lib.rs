@@ -110,6 +110,8 @@ pub mod planning;
 pub mod policy;
 #[cfg(feature = "python")]
 mod python;
+// The test oracle and bench baseline: hidden, not part of the supported API.
+#[doc(hidden)]
 pub mod reference;
 pub mod routing;
 

@@ -1,4 +1,6 @@
-//! A deliberately naive reference implementation of the routing state machine.
+//! A deliberately naive reference implementation of the routing state machine: a **test oracle**
+//! and benchmark baseline, not part of the supported API (hidden from the documentation; it may
+//! change in any release).
 //!
 //! [`NaiveRouter`] has the same semantics and the same call surface as [`Router`](crate::Router),
 //! but none of its indexes. It serves two purposes:

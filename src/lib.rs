@@ -69,19 +69,32 @@
 //!
 //! ## What is where
 //!
-//! | concept | module |
-//! |---|---|
-//! | [`Agent`](agent) | [`agent`]: [`AgentSpec`], [`AgentState`], [`AgentId`] |
-//! | [`Task`](task) | [`task`]: [`TaskSpec`], [`Requirements`], [`Preferences`], [`CustomerProfile`] |
-//! | Skill / level, Tag, Tenant | [`skill`], [`tag`], [`tenant`], interned by [`catalog`] |
-//! | [`Queue`](queue) and the ordering formula | [`queue`] |
-//! | [`Offer`](offer) | [`offer`] |
-//! | selection strategies and scoring ([`Scoring`]) | [`strategy`] |
-//! | the state machine | [`router`]; inputs and outputs in [`event`] |
-//! | snapshots and explanations | [`explain`] |
-//! | whole-state snapshots for durability | [`router::persist`]: [`RouterState`] |
-//! | batch assignment | [`router::batch`] ([`Router::dispatch_batch`]), solvers in [`assignment`] |
-//! | host integration: journal, storage, transport, clock | [`storage`], [`transport`], [`clock`], [`driver`] |
+//! The crate is grouped by subsystem; each module is also re-exported at the root under its short
+//! path (`switchboard::agent`, `switchboard::workflow`, …), and the main types at the root itself.
+//!
+//! | subsystem | concept | module |
+//! |---|---|---|
+//! | [`routing`]: the pure state machine | [`Agent`](agent) | [`agent`]: [`AgentSpec`], [`AgentState`], [`AgentId`] |
+//! | | [`Task`](task) | [`task`]: [`TaskSpec`], [`Requirements`], [`Preferences`], [`CustomerProfile`] |
+//! | | Skill / level, Tag, Tenant | [`skill`], [`tag`], [`tenant`], interned by [`catalog`] |
+//! | | Channel and capacity | [`channel`] |
+//! | | [`Queue`](queue) and the ordering formula | [`queue`] |
+//! | | [`Offer`](offer) | [`offer`] |
+//! | | selection strategies and scoring ([`Scoring`]) | [`strategy`] |
+//! | | the state machine | [`router`]; inputs and outputs in [`event`]; settings in [`config`]; errors in [`error`] |
+//! | | snapshots and explanations | [`explain`] |
+//! | | whole-state snapshots for durability | [`router::persist`]: [`RouterState`] |
+//! | | batch assignment | [`router::batch`] ([`Router::dispatch_batch`]), solvers in [`assignment`] |
+//! | | time, seeded randomness | [`time`], [`rng`] |
+//! | [`policy`]: configuration as documents | policy files | [`policy`]: [`PolicySet`], [`ValidPolicy`] |
+//! | | target expressions, skill taxonomy | [`expr`], [`taxonomy`] |
+//! | | workflows and their engine | [`workflow`] |
+//! | [`escalation`]: the AI front line | conversations, decisions, the engine, replay | [`escalation`] |
+//! | | guardrails | [`guardrail`] |
+//! | [`planning`]: days, not calls | ledger of outcomes and guarantees | [`ledger`] |
+//! | | staffing plans (Erlang C / A) | [`staffing`] |
+//! | | the simulator (feature `sim`) | `sim` |
+//! | [`host`]: integration around the core | journal, storage, transport, clock, driver | [`storage`], [`transport`], [`clock`], [`driver`]; SQLite in `sqlite` (feature `sqlite`) |
 //!
 //! ## Durable operation
 //!
@@ -121,7 +134,9 @@ pub use escalation::guardrail;
 #[cfg(feature = "sqlite")]
 pub use host::sqlite;
 pub use host::{clock, driver, storage, transport};
-pub use planning::{ledger, sim, staffing};
+#[cfg(feature = "sim")]
+pub use planning::sim;
+pub use planning::{ledger, staffing};
 pub use policy::{expr, taxonomy, workflow};
 pub use routing::{
     agent, assignment, catalog, channel, config, error, event, explain, offer, queue, rng, router,

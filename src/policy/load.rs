@@ -49,6 +49,7 @@ impl PolicySet {
     ///
     /// # Errors
     /// [`PolicyError::Toml`] (with line and column) or [`PolicyError::UnknownField`].
+    #[cfg(feature = "toml")]
     pub fn from_toml_str(text: &str) -> Result<PolicySet, PolicyError> {
         let p: PolicySet = toml::from_str(text).map_err(|e| PolicyError::Toml(e.to_string()))?;
         let raw: serde_json::Value =
@@ -90,7 +91,12 @@ impl PolicySet {
             message: e.to_string(),
         })?;
         if is_toml {
-            Self::from_toml_str(&text)
+            #[cfg(feature = "toml")]
+            return Self::from_toml_str(&text);
+            #[cfg(not(feature = "toml"))]
+            return Err(PolicyError::Toml(
+                "TOML support is not compiled in (enable the `toml` feature)".into(),
+            ));
         } else {
             Self::from_json_str(&text)
         }
@@ -100,6 +106,7 @@ impl PolicySet {
     ///
     /// # Errors
     /// [`PolicyError::Write`] for values TOML cannot hold (integers above 2^63 − 1).
+    #[cfg(feature = "toml")]
     pub fn to_toml_string(&self) -> Result<String, PolicyError> {
         toml::to_string_pretty(self).map_err(|e| PolicyError::Write(e.to_string()))
     }

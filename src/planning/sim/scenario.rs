@@ -597,6 +597,7 @@ impl Scenario {
     ///
     /// # Errors
     /// The parser's message, with line and column.
+    #[cfg(feature = "toml")]
     pub fn from_toml(text: &str) -> Result<Self, ScenarioError> {
         toml::from_str(text).map_err(|e| ScenarioError::Parse(e.to_string()))
     }
@@ -624,7 +625,13 @@ impl Scenario {
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("toml"));
         let mut s = if is_toml {
-            Self::from_toml(&text)
+            #[cfg(feature = "toml")]
+            let parsed = Self::from_toml(&text);
+            #[cfg(not(feature = "toml"))]
+            let parsed = Err(ScenarioError::Parse(
+                "TOML support is not compiled in (enable the `toml` feature)".into(),
+            ));
+            parsed
         } else {
             Self::from_json(&text)
         }

@@ -4,7 +4,7 @@
 
 use super::*;
 
-/// What the human side looks like right now, as the host's [`LoadSource`](super::LoadSource)
+/// What the human side looks like right now, as the host's [`LoadSource`](crate::escalation::LoadSource)
 /// reports it.
 ///
 /// # Example
@@ -418,7 +418,7 @@ pub enum Directive {
     /// The bot has the conversation again; here is what happened meanwhile.
     HandBack(Box<StretchSummary>),
     /// More human capacity is needed (also reported through
-    /// [`CapacitySignal`](super::CapacitySignal) by the engine).
+    /// [`CapacitySignal`](crate::escalation::CapacitySignal) by the engine).
     NeedCapacity(CapacityNeed),
 }
 

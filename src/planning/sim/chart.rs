@@ -29,7 +29,8 @@
 //! assert_eq!(std::fs::read(&path).unwrap(), png);
 //! # std::fs::remove_file(&path).unwrap();
 //! let err = chart::write(&report, std::path::Path::new("day.jpg")).unwrap_err();
-//! assert!(err.contains("use .svg or .png"), "{err}");
+//! assert!(matches!(err, chart::ChartError::UnknownFormat { .. }));
+//! assert!(err.to_string().contains("use .svg or .png"), "{err}");
 //! ```
 
 use super::SimReport;

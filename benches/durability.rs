@@ -143,7 +143,7 @@ fn open(path: &Path, sync: Synchronous, snapshot_every: u64, clock: &ManualClock
         .expect("open the database");
     Driver::open(
         config(),
-        DefaultPolicy,
+        DefaultScoring,
         storage,
         VecTransport::default(),
         clock.clone(),
@@ -251,7 +251,7 @@ fn recovery(c: &mut Criterion) {
         let records = loaded.records.len();
         let t = Instant::now();
         let mut op = match loaded.snapshot {
-            Some((_, state)) => Operation::from_state(state, DefaultPolicy).expect("state"),
+            Some((_, state)) => Operation::from_state(state, DefaultScoring).expect("state"),
             None => Operation::new(config().into()).expect("config"),
         };
         for r in loaded.records {

@@ -9,7 +9,7 @@
 //!   open, two bot turns, an explicit request for a human (guardrail + escalation), the hand-over
 //!   routed through a two-step workflow, the offer accepted, the task completed (hand-back to the
 //!   bot), the conversation closed and counted by the ledger — through `Operation` vs through
-//!   the same engines wired by hand (`tests/common/hand_wired.rs`, the reference of the
+//!   the same engines wired by hand (`tests/support/hand_wired.rs`, the reference of the
 //!   property test). Every iteration runs the same inputs on both; the ratio is the
 //!   composition's overhead.
 
@@ -20,7 +20,7 @@ use switchboard::operation::{Input, Operation, OperationConfig, Output};
 use switchboard::policy::PolicySet;
 use switchboard::*;
 
-#[path = "../tests/common/hand_wired.rs"]
+#[path = "../tests/support/hand_wired.rs"]
 mod hand_wired;
 #[path = "workload/mod.rs"]
 mod workload;

@@ -67,7 +67,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let storage = SqliteStorage::open(&path)?;
     let (mut driver, report) = Driver::open(
         config(),
-        DefaultPolicy,
+        DefaultScoring,
         storage,
         transport,
         SystemClock::default(),

@@ -150,7 +150,7 @@ fn main() -> Result<(), RouterError> {
         .check_invariants()
         .map_err(|problem| RouterError::InvalidConfig {
             path: "invariants",
-            problem,
+            problem: problem.to_string(),
         })?;
     Ok(())
 }

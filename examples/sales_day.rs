@@ -2,8 +2,8 @@
 //!
 //! ```text
 //! cargo run --release --example sales_day                      # report
-//! cargo run --release --features charts --example sales_day    # report + sales_day.svg
-//! cargo run --release --features charts --example sales_day -- out.svg   # or out.png
+//! cargo run --release --features full --example sales_day    # report + sales_day.svg
+//! cargo run --release --features full --example sales_day -- out.svg   # or out.png
 //! ```
 //!
 //! The scenario is `examples/scenarios/sales_day.json` (format: docs/SIMULATION.md): five brands
@@ -43,6 +43,6 @@ fn chart(report: &sim::SimReport) -> Result<(), Box<dyn std::error::Error>> {
 
 #[cfg(not(feature = "charts"))]
 fn chart(_: &sim::SimReport) -> Result<(), Box<dyn std::error::Error>> {
-    println!("(build with --features charts to write the SVG or PNG chart)");
+    println!("(build with --features charts (or full) to write the SVG or PNG chart)");
     Ok(())
 }

@@ -69,19 +69,32 @@
 //!
 //! ## What is where
 //!
-//! | concept | module |
-//! |---|---|
-//! | [`Agent`](agent) | [`agent`]: [`AgentSpec`], [`AgentState`], [`AgentId`] |
-//! | [`Task`](task) | [`task`]: [`TaskSpec`], [`Requirements`], [`Preferences`], [`CustomerProfile`] |
-//! | Skill / level, Tag, Tenant | [`skill`], [`tag`], [`tenant`], interned by [`catalog`] |
-//! | [`Queue`](queue) and the ordering formula | [`queue`] |
-//! | [`Offer`](offer) | [`offer`] |
-//! | selection strategies and scoring policy | [`strategy`] |
-//! | the state machine | [`router`]; inputs and outputs in [`event`] |
-//! | snapshots and explanations | [`explain`] |
-//! | whole-state snapshots for durability | [`router::persist`]: [`RouterState`] |
-//! | batch assignment | [`router::batch`] ([`Router::dispatch_batch`]), solvers in [`assignment`] |
-//! | host integration: journal, storage, transport, clock | [`storage`], [`transport`], [`clock`], [`driver`] |
+//! The crate is grouped by subsystem; each module is also re-exported at the root under its short
+//! path (`switchboard::agent`, `switchboard::workflow`, …), and the main types at the root itself.
+//!
+//! | subsystem | concept | module |
+//! |---|---|---|
+//! | [`routing`]: the pure state machine | [`Agent`](agent) | [`agent`]: [`AgentSpec`], [`AgentState`], [`AgentId`] |
+//! | | [`Task`](task) | [`task`]: [`TaskSpec`], [`Requirements`], [`Preferences`], [`CustomerProfile`] |
+//! | | Skill / level, Tag, Tenant | [`skill`], [`tag`], [`tenant`], interned by [`catalog`] |
+//! | | Channel and capacity | [`channel`] |
+//! | | [`Queue`](queue) and the ordering formula | [`queue`] |
+//! | | [`Offer`](offer) | [`offer`] |
+//! | | selection strategies and scoring ([`Scoring`]) | [`strategy`] |
+//! | | the state machine | [`router`]; inputs and outputs in [`event`]; settings in [`config`]; errors in [`error`] |
+//! | | snapshots and explanations | [`explain`] |
+//! | | whole-state snapshots for durability | [`router::persist`]: [`RouterState`] |
+//! | | batch assignment | [`router::batch`] ([`Router::dispatch_batch`]), solvers in [`assignment`] |
+//! | | time, seeded randomness | [`time`], [`rng`] |
+//! | [`policy`]: configuration as documents | policy files | [`policy`]: [`PolicySet`], [`ValidPolicy`] |
+//! | | target expressions, skill taxonomy | [`expr`], [`taxonomy`] |
+//! | | workflows and their engine | [`workflow`] |
+//! | [`escalation`]: the AI front line | conversations, decisions, the engine, replay | [`escalation`] |
+//! | | guardrails | [`guardrail`] |
+//! | [`planning`]: days, not calls | ledger of outcomes and guarantees | [`ledger`] |
+//! | | staffing plans (Erlang C / A) | [`staffing`] |
+//! | | the simulator (feature `sim`) | `sim` |
+//! | [`host`]: integration around the core | journal, storage, transport, clock, driver | [`storage`], [`transport`], [`clock`], [`driver`]; SQLite in `sqlite` (feature `sqlite`) |
 //!
 //! ## Durable operation
 //!
@@ -104,45 +117,33 @@
 #![warn(missing_debug_implementations, unreachable_pub)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
-pub mod agent;
-pub mod assignment;
-pub mod catalog;
-pub mod channel;
-pub mod clock;
-pub mod config;
-pub mod driver;
-pub mod error;
 pub mod escalation;
-pub mod event;
-pub mod explain;
-pub mod expr;
-pub mod guardrail;
-mod invariants;
-pub mod ledger;
-pub mod offer;
+pub mod host;
 pub mod operation;
+pub mod planning;
 pub mod policy;
 #[cfg(feature = "python")]
 mod python;
-pub mod queue;
+// The test oracle and bench baseline: hidden, not part of the supported API.
+#[doc(hidden)]
 pub mod reference;
-pub mod rng;
-pub mod router;
+pub mod routing;
 mod serde_util;
-pub mod sim;
-pub mod skill;
+
+// The short module paths (`switchboard::agent`, `switchboard::sim`, …): each subsystem's modules
+// re-exported at the root.
+pub use escalation::guardrail;
 #[cfg(feature = "sqlite")]
-pub mod sqlite;
-pub mod staffing;
-pub mod storage;
-pub mod strategy;
-pub mod tag;
-pub mod task;
-pub mod taxonomy;
-pub mod tenant;
-pub mod time;
-pub mod transport;
-pub mod workflow;
+pub use host::sqlite;
+pub use host::{clock, driver, storage, transport};
+#[cfg(feature = "sim")]
+pub use planning::sim;
+pub use planning::{ledger, staffing};
+pub use policy::{expr, taxonomy, workflow};
+pub use routing::{
+    agent, assignment, catalog, channel, config, error, event, explain, offer, queue, rng, router,
+    skill, strategy, tag, task, tenant, time,
+};
 
 pub use agent::{AgentId, AgentKind, AgentSpec, AgentState};
 pub use catalog::Catalog;
@@ -150,7 +151,7 @@ pub use channel::{Capacity, Channel};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Dispatch, RouterConfig, ScoreWeights};
 pub use driver::{Driver, DriverError, DriverOptions, RecoveryReport, Submitted};
-pub use error::RouterError;
+pub use error::{InvariantViolation, RouterError};
 pub use escalation::{
     Conversation, ConversationId, Decision, EscalationEngine, EscalationError, EscalationPolicy,
     PolicyConfig,
@@ -171,7 +172,7 @@ pub use sqlite::{SqliteError, SqliteOptions, SqliteStorage, Synchronous};
 pub use storage::{
     DamagedRecord, JOURNAL_VERSION, JournalRecord, Loaded, MemoryStorage, RecordError, Storage,
 };
-pub use strategy::{AgentView, DefaultPolicy, Policy, Strategy, TaskView};
+pub use strategy::{AgentView, DefaultScoring, Scoring, Strategy, TaskView};
 pub use tag::TagId;
 pub use task::{
     CustomerProfile, Preferences, Priority, Requirements, Retarget, TaskId, TaskSpec, TaskState,

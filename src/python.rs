@@ -19,8 +19,8 @@ use crate::workflow::{
     drive_timeout,
 };
 use crate::{
-    AgentId, AgentState, DefaultPolicy, EscalationEngine, EscalationError, EscalationPolicy, Event,
-    Guardrail, GuardrailConfig, GuardrailError, OfferId, PolicyConfig, Router, RouterConfig,
+    AgentId, AgentState, DefaultScoring, EscalationEngine, EscalationError, EscalationPolicy,
+    Event, Guardrail, GuardrailConfig, GuardrailError, OfferId, PolicyConfig, Router, RouterConfig,
     RouterError, RouterState, TaskId, TaskSpec, TenantId, Time,
 };
 use pyo3::prelude::*;
@@ -117,7 +117,7 @@ fn metrics_json(m: &QueueMetrics, target: Option<&Target>) -> serde_json::Value 
 /// The router, holding its catalog of names.
 #[pyclass(module = "switchboard._native", name = "NativeRouter")]
 struct NativeRouter {
-    inner: Router<DefaultPolicy>,
+    inner: Router<DefaultScoring>,
 }
 
 impl NativeRouter {
@@ -140,7 +140,7 @@ impl NativeRouter {
     #[staticmethod]
     fn from_state(py: Python<'_>, state_json: &str) -> PyResult<Self> {
         let state: RouterState = parse(py, "router state", state_json)?;
-        let inner = Router::from_state(state, DefaultPolicy).map_err(|e| router_err(py, &e))?;
+        let inner = Router::from_state(state, DefaultScoring).map_err(|e| router_err(py, &e))?;
         Ok(NativeRouter { inner })
     }
 
@@ -278,7 +278,7 @@ impl NativeRouter {
     fn check_invariants(&self, py: Python<'_>) -> PyResult<()> {
         self.inner
             .check_invariants()
-            .map_err(|e| raise(py, "SwitchboardError", e))
+            .map_err(|e| raise(py, "SwitchboardError", e.to_string()))
     }
 }
 

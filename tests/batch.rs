@@ -109,8 +109,8 @@ proptest! {
         let mut r = build(&inst, usize::MAX);
         prop_assert_eq!(r.outstanding_offers(), 0);
         let report = r.dispatch_batch(Time::from_secs(10)).unwrap();
-        r.check_invariants().map_err(proptest::test_runner::TestCaseError::fail)?;
-        r.check_work_conservation().map_err(proptest::test_runner::TestCaseError::fail)?;
+        r.check_invariants().map_err(|e| proptest::test_runner::TestCaseError::fail(e.to_string()))?;
+        r.check_work_conservation().map_err(|e| proptest::test_runner::TestCaseError::fail(e.to_string()))?;
         // Serving order: class first, then earlier arrival (equal scores otherwise).
         let mut order: Vec<usize> = (0..inst.tasks.len()).collect();
         order.sort_by_key(|&i| (std::cmp::Reverse(inst.tasks[i].2), i));
@@ -128,7 +128,7 @@ proptest! {
         let mut approx = build(&inst, 0);
         let e = exact.dispatch_batch(Time::from_secs(10)).unwrap();
         let a = approx.dispatch_batch(Time::from_secs(10)).unwrap();
-        approx.check_invariants().map_err(proptest::test_runner::TestCaseError::fail)?;
+        approx.check_invariants().map_err(|e| proptest::test_runner::TestCaseError::fail(e.to_string()))?;
         prop_assert!(!a.exact || a.edges == 0);
         prop_assert_eq!(a.offers, e.offers);
         prop_assert!(a.score <= e.score + 1e-9);

@@ -162,7 +162,7 @@ fn worker(path: &Path, seed: u64) {
     let clock = ManualClock::new(last_at.plus_millis(rng.below(12_000)));
     let (mut d, report) = Driver::open(
         config(),
-        DefaultPolicy,
+        DefaultScoring,
         storage,
         VecTransport::default(),
         clock.clone(),
@@ -577,7 +577,7 @@ fn verify(db: &Path, acked: u64, tally: &mut Tally) -> Counters {
 
     // Recovered the driver's way (snapshot + tail), before its recovery tick ...
     let mut recovered = match loaded.snapshot {
-        Some((_, state)) => Operation::from_state(state, DefaultPolicy).unwrap(),
+        Some((_, state)) => Operation::from_state(state, DefaultScoring).unwrap(),
         None => Operation::new(config()).unwrap(),
     };
     for r in loaded.records {
@@ -615,7 +615,7 @@ fn verify(db: &Path, acked: u64, tally: &mut Tally) -> Counters {
     let clock = ManualClock::new(recovered.now().max(recovered.router().now()));
     let (d, report) = Driver::open(
         config(),
-        DefaultPolicy,
+        DefaultScoring,
         storage,
         VecTransport::default(),
         clock,
@@ -641,7 +641,7 @@ fn verify(db: &Path, acked: u64, tally: &mut Tally) -> Counters {
 }
 
 /// Every task and conversation is accounted for, and the invariants hold.
-fn accounted<P: Policy>(op: &Operation<P>, journal: &[JournalRecord]) {
+fn accounted<P: Scoring>(op: &Operation<P>, journal: &[JournalRecord]) {
     let r = op.router();
     r.check_invariants()
         .unwrap_or_else(|e| panic!("invariant violated: {e}"));

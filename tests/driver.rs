@@ -90,7 +90,7 @@ fn open<S: Storage, T: Transport>(
 ) -> (D<S, T>, RecoveryReport) {
     Driver::open(
         config(),
-        DefaultPolicy,
+        DefaultScoring,
         storage,
         transport,
         clock.clone(),
@@ -142,7 +142,7 @@ fn all_ok(s: &Submitted) {
     }
 }
 
-fn check<P: Policy>(r: &Router<P>) {
+fn check<P: Scoring>(r: &Router<P>) {
     r.check_invariants().unwrap();
     let c = r.counters();
     assert_eq!(
@@ -189,7 +189,7 @@ fn recovery_replays_to_equal_state<B: Backend>(mut b: B, snapshot_every: u64) {
     let clock = ManualClock::new(Time::from_secs(1_000));
     let (mut d, report) = Driver::open(
         config(),
-        DefaultPolicy,
+        DefaultScoring,
         b.fresh(),
         VecTransport::default(),
         clock.clone(),
@@ -207,7 +207,7 @@ fn recovery_replays_to_equal_state<B: Backend>(mut b: B, snapshot_every: u64) {
     // Same clock reading: nothing is due, the recovery tick changes nothing.
     let (d2, report) = Driver::open(
         config(),
-        DefaultPolicy,
+        DefaultScoring,
         storage,
         VecTransport::default(),
         clock.clone(),
@@ -245,7 +245,7 @@ fn sqlite_compaction_bounds_the_journal_and_retain_keeps_it() {
         let clock = ManualClock::new(Time::from_secs(1_000));
         let (mut d, _) = Driver::open(
             config(),
-            DefaultPolicy,
+            DefaultScoring,
             b.fresh(),
             VecTransport::default(),
             clock.clone(),
@@ -387,7 +387,7 @@ fn persist_before_act<B: Backend>(mut b: B, mode: u8) {
             // only moves the time).
             assert_eq!(d2.router().live_tasks(), 1);
             assert_eq!(d2.router().task_state(TaskId(2)), None);
-            let mut expect = Router::from_state(durable, DefaultPolicy).unwrap();
+            let mut expect = Router::from_state(durable, DefaultScoring).unwrap();
             expect.handle(clock.now(), Event::Tick).unwrap();
             assert_eq!(d2.router().export_state(), expect.export_state());
             assert_eq!(report.reissued_offers, 1);
@@ -723,7 +723,7 @@ fn memory_damaged_last_record_is_reported_and_skipped() {
             "{damaged:?}"
         );
         assert_eq!(d.router().task_state(TaskId(99)), None);
-        let mut expect = Router::from_state(before, DefaultPolicy).unwrap();
+        let mut expect = Router::from_state(before, DefaultScoring).unwrap();
         expect.handle(clock.now(), Event::Tick).unwrap();
         assert_eq!(d.router().export_state(), expect.export_state());
         check(d.router());
@@ -791,7 +791,7 @@ fn sqlite_damaged_last_record_is_reported_and_skipped() {
             assert!(matches!(damaged.error, RecordError::Truncated(_)));
         }
         assert_eq!(d.router().task_state(TaskId(99)), None);
-        let mut expect = Router::from_state(before, DefaultPolicy).unwrap();
+        let mut expect = Router::from_state(before, DefaultScoring).unwrap();
         expect.handle(clock.now(), Event::Tick).unwrap();
         assert_eq!(d.router().export_state(), expect.export_state());
         check(d.router());
@@ -820,7 +820,7 @@ fn memory_damaged_middle_record_is_refused() {
     flip(&mut storage.records[k].1, 20);
     let err = Driver::open(
         config(),
-        DefaultPolicy,
+        DefaultScoring,
         storage,
         VecTransport::default(),
         clock,
@@ -845,7 +845,7 @@ fn sqlite_damaged_middle_record_is_refused() {
     sqlite_put(&b.path(), mid, &bytes);
     let err = Driver::open(
         config(),
-        DefaultPolicy,
+        DefaultScoring,
         b.fresh(),
         VecTransport::default(),
         clock,
@@ -918,7 +918,7 @@ fn sqlite_foreign_record_version_is_refused_even_at_the_tail() {
     sqlite_put(&b.path(), seq, &bytes);
     let err = Driver::open(
         config(),
-        DefaultPolicy,
+        DefaultScoring,
         b.fresh(),
         VecTransport::default(),
         clock,

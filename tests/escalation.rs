@@ -81,7 +81,7 @@ fn escalation_task_plugs_into_router_arrive_unchanged() {
             route: Route::Human
         }
     );
-    let Some(Effect::Route(handover)) = d.effects.first() else {
+    let Some(Directive::Route(handover)) = d.effects.first() else {
         panic!("no route effect: {:?}", d.effects)
     };
     assert_eq!(handover.goal, Goal::Resolve);
@@ -131,7 +131,7 @@ fn escalation_task_plugs_into_router_arrive_unchanged() {
             Signal::Turn(Turn::customer("human please")),
         )
         .unwrap();
-    let Some(Effect::Route(h2)) = d.effects.first() else {
+    let Some(Directive::Route(h2)) = d.effects.first() else {
         panic!()
     };
     assert_eq!(h2.task.preferences.preferred_agent, Some(AgentId(2)));
@@ -166,7 +166,7 @@ fn pre_sale_goes_to_sales_for_conversion() {
             })),
         )
         .unwrap();
-    let Some(Effect::Route(h)) = d.effects.first() else {
+    let Some(Directive::Route(h)) = d.effects.first() else {
         panic!()
     };
     assert_eq!(h.goal, Goal::Convert);
@@ -295,7 +295,7 @@ fn external_classifier_round_trip() {
             Signal::Turn(Turn::customer("this is the third time I write")),
         )
         .unwrap();
-    let Some(Effect::Classify {
+    let Some(Directive::Classify {
         request,
         classifier,
         ..
@@ -535,7 +535,7 @@ fn run(
         check(&before, &conv, &r);
         if let Ok(d) = &r {
             for e in &d.effects {
-                if let Effect::Route(h) = e {
+                if let Directive::Route(h) = e {
                     let q = conv
                         .observe(&ctx, now, Signal::Queued { task: h.task.id })
                         .unwrap();
@@ -693,13 +693,13 @@ fn hard_trigger_while_pending_raises_the_queued_task() {
     let apply = |router: &mut Router, engine: &mut EscalationEngine, d: &Decision, now: Time| {
         for e in &d.effects {
             match e {
-                Effect::Route(h) => {
+                Directive::Route(h) => {
                     router.arrive(now, h.task.clone()).unwrap();
                     engine
                         .observe(now, d.conversation, Signal::Queued { task: h.task.id })
                         .unwrap();
                 }
-                Effect::Reprioritize {
+                Directive::Reprioritize {
                     task,
                     priority,
                     customer,
@@ -767,7 +767,7 @@ fn hard_trigger_while_pending_raises_the_queued_task() {
     assert_eq!(d.owner.name(), "pending_human");
     let names: Vec<&str> = d.fired.iter().map(Rule::name).collect();
     assert_eq!(names, ["hard_topic", "already_pending", "priority_raised"]);
-    let Some(Effect::Reprioritize { task, priority, .. }) = d.effects.first().cloned() else {
+    let Some(Directive::Reprioritize { task, priority, .. }) = d.effects.first().cloned() else {
         panic!("{:?}", d.effects)
     };
     assert_eq!(task, task_a);
@@ -775,7 +775,7 @@ fn hard_trigger_while_pending_raises_the_queued_task() {
     assert!(priority.base >= 10.0, "{priority:?}"); // + routing.pending_hard_boost
     assert!(matches!(
         d.effects.last(),
-        Some(Effect::Notify(Notice::HumanPending { .. }))
+        Some(Directive::Notify(Notice::HumanPending { .. }))
     ));
     apply(&mut router, &mut engine, &d, now);
     let (class_a, score_a) = router.task_priority_at(task_a, now).unwrap();
@@ -795,7 +795,7 @@ fn hard_trigger_while_pending_raises_the_queued_task() {
         !again
             .effects
             .iter()
-            .any(|e| matches!(e, Effect::Reprioritize { .. })),
+            .any(|e| matches!(e, Directive::Reprioritize { .. })),
         "{:?}",
         again.effects
     );
@@ -806,7 +806,7 @@ fn hard_trigger_while_pending_raises_the_queued_task() {
             Signal::Turn(Turn::customer("人工！")),
         )
         .unwrap();
-    let Some(Effect::Reprioritize { priority: p2, .. }) = ask.effects.first().cloned() else {
+    let Some(Directive::Reprioritize { priority: p2, .. }) = ask.effects.first().cloned() else {
         panic!("{:?}", ask.effects)
     };
     assert!(p2.base > priority.base);
@@ -842,7 +842,7 @@ fn hard_trigger_while_pending_raises_the_queued_task() {
         )
         .unwrap();
     assert_eq!(d.action, Action::Retry);
-    let Some(Effect::Route(h)) = d.effects.first() else {
+    let Some(Directive::Route(h)) = d.effects.first() else {
         panic!("{:?}", d.effects)
     };
     assert_eq!((h.task.priority.class, h.task.priority.base), (1, p2.base));

@@ -25,8 +25,8 @@
 use std::fmt::Write as _;
 use std::path::Path;
 use switchboard::escalation::{
-    BuiltinClassifier, Context, Conversation, ConversationId, Decision, Effect, EscalationPolicy,
-    Evidence, Load, PolicyConfig, Signal, Speaker, Topic, TransferFailure, Turn,
+    BuiltinClassifier, Context, Conversation, ConversationId, Decision, Directive,
+    EscalationPolicy, Evidence, Load, PolicyConfig, Signal, Speaker, Topic, TransferFailure, Turn,
 };
 use switchboard::guardrail::{Guardrail, GuardrailConfig};
 use switchboard::{AgentId, Catalog, TaskId, TenantId, Time};
@@ -147,9 +147,9 @@ fn parse_evidence(a: &str) -> Evidence {
     }
 }
 
-fn effect_name(e: &Effect) -> String {
+fn effect_name(e: &Directive) -> String {
     match e {
-        Effect::Route(h) => format!(
+        Directive::Route(h) => format!(
             "route(class={},skills={},pref={})",
             h.task.priority.class,
             h.task.requirements.skills.len(),
@@ -158,23 +158,23 @@ fn effect_name(e: &Effect) -> String {
                 .preferred_agent
                 .map_or("-".to_owned(), |a| a.0.to_string())
         ),
-        Effect::Reprioritize { priority, .. } => format!(
+        Directive::Reprioritize { priority, .. } => format!(
             "reprioritize(class={},base={:.1})",
             priority.class, priority.base
         ),
-        Effect::CancelRoute { .. } => "cancel_route".into(),
-        Effect::Callback(_) => "callback".into(),
-        Effect::Ticket(_) => "ticket".into(),
-        Effect::Notify(n) => format!(
+        Directive::CancelRoute { .. } => "cancel_route".into(),
+        Directive::Callback(_) => "callback".into(),
+        Directive::Ticket(_) => "ticket".into(),
+        Directive::Notify(n) => format!(
             "notify:{}",
             serde_json::to_value(n).unwrap()["notice"].as_str().unwrap()
         ),
-        Effect::Classify { classifier, .. } => format!("classify:{classifier}"),
-        Effect::BlockReply => "block_reply".into(),
-        Effect::MaskText { masked } => format!("mask({masked})"),
-        Effect::OfferHandBack { .. } => "offer_hand_back".into(),
-        Effect::HandBack(s) => format!("hand_back(turns={})", s.customer_turns),
-        Effect::NeedCapacity(n) => {
+        Directive::Classify { classifier, .. } => format!("classify:{classifier}"),
+        Directive::BlockReply => "block_reply".into(),
+        Directive::MaskText { masked } => format!("mask({masked})"),
+        Directive::OfferHandBack { .. } => "offer_hand_back".into(),
+        Directive::HandBack(s) => format!("hand_back(turns={})", s.customer_turns),
+        Directive::NeedCapacity(n) => {
             format!(
                 "need_capacity:{}",
                 serde_json::to_value(n.reason).unwrap().as_str().unwrap()
@@ -293,7 +293,7 @@ fn run_file(path: &Path) -> (String, String) {
         match r.conv.observe(&ctx, r.now, signal) {
             Ok(d) => {
                 for e in &d.effects {
-                    if let Effect::Route(h) = e {
+                    if let Directive::Route(h) = e {
                         r.last_task = Some(h.task.id);
                     }
                 }

@@ -803,7 +803,7 @@ fn run_model_traced(cfg: &Cfg, steps: &[Step], trace: &mut String) -> Result<(),
         if matches!(step.op, Op::Restore) {
             let json = serde_json::to_string(&d.router.export_state()).expect("serialise");
             let state: RouterState = serde_json::from_str(&json).expect("deserialise");
-            d.router = Router::from_state(state, DefaultPolicy)
+            d.router = Router::from_state(state, DefaultScoring)
                 .map_err(|e| TestCaseError::fail(format!("step {i}: restore failed: {e}")))?;
             let _ = writeln!(trace, "#{i} restore");
             if let Err(e) = d.router.check_invariants() {

@@ -311,8 +311,9 @@ fn a_bad_configuration_is_a_typed_error() {
     assert!(bad.unwrap_err().to_string().contains("unknown field"));
 }
 
-mod common;
-use common::hand_wired::HandWired;
+#[path = "support/hand_wired.rs"]
+mod hand_wired;
+use hand_wired::HandWired;
 
 // ------------------------------------------------------------------ random input sequences
 
@@ -479,7 +480,7 @@ proptest! {
             op.router().check_invariants().unwrap();
             if i % 16 == 0 {
                 let state = op.export_state();
-                let back = Operation::from_state(state.clone(), DefaultPolicy).unwrap();
+                let back = Operation::from_state(state.clone(), DefaultScoring).unwrap();
                 prop_assert_eq!(
                     serde_json::to_value(back.export_state()).unwrap(),
                     serde_json::to_value(state).unwrap()

@@ -7,7 +7,7 @@ use proptest::prelude::{
 use proptest::strategy::Strategy;
 use switchboard::Strategy as Pick;
 use switchboard::{
-    AgentId, AgentSpec, AgentState, Channel, DefaultPolicy, Effect, Event, OfferId, Requirements,
+    AgentId, AgentSpec, AgentState, Channel, DefaultScoring, Effect, Event, OfferId, Requirements,
     Router, RouterConfig, RouterError, RouterState, STATE_VERSION, SkillId, TaskId, TaskSpec,
     TenantId, Time,
 };
@@ -234,9 +234,9 @@ proptest! {
         // "Crash": serialise, parse, rebuild.
         let json = serde_json::to_string(&a.export_state()).unwrap();
         let state: RouterState = serde_json::from_str(&json).unwrap();
-        let mut b = Router::from_state(state, DefaultPolicy).unwrap();
+        let mut b = Router::from_state(state, DefaultScoring).unwrap();
         prop_assert_eq!(b.export_state(), a.export_state());
-        b.check_invariants().map_err(TestCaseError::fail)?;
+        b.check_invariants().map_err(|e| TestCaseError::fail(e.to_string()))?;
         let (mut now_b, mut offers_b) = (now, offers.clone());
         let (_, ea) = run(&mut a, &ops[cut..], &mut now, &mut offers);
         let (_, eb) = run(&mut b, &ops[cut..], &mut now_b, &mut offers_b);
@@ -279,7 +279,7 @@ fn incompatible_and_corrupt_states_are_refused() {
     v["version"] = serde_json::json!(999);
     let state: RouterState = serde_json::from_value(v).unwrap();
     assert_eq!(
-        Router::from_state(state, DefaultPolicy).unwrap_err(),
+        Router::from_state(state, DefaultScoring).unwrap_err(),
         RouterError::IncompatibleState {
             found: 999,
             expected: STATE_VERSION
@@ -290,7 +290,7 @@ fn incompatible_and_corrupt_states_are_refused() {
     v["agents"][0]["offers"] = serde_json::json!([]);
     let state: RouterState = serde_json::from_value(v).unwrap();
     assert!(matches!(
-        Router::from_state(state, DefaultPolicy),
+        Router::from_state(state, DefaultScoring),
         Err(RouterError::CorruptState(_))
     ));
     // A task pointing at a queue that does not exist.
@@ -298,7 +298,7 @@ fn incompatible_and_corrupt_states_are_refused() {
     v["tasks"][0]["queue"] = serde_json::json!(77);
     let state: RouterState = serde_json::from_value(v).unwrap();
     assert!(matches!(
-        Router::from_state(state, DefaultPolicy),
+        Router::from_state(state, DefaultScoring),
         Err(RouterError::CorruptState(_))
     ));
 }

@@ -96,7 +96,7 @@ proptest! {
                 r.accept(now, o, a).unwrap();
             }
             r.drain_effects().for_each(drop);
-            r.check_invariants().map_err(TestCaseError::fail)?;
+            r.check_invariants().map_err(|e| TestCaseError::fail(e.to_string()))?;
         }
     }
 }

@@ -329,7 +329,7 @@ fn scenario_files_name_their_policy_relative_to_themselves() {
     sc.policy = Some(PolicySource::Path("../nope.toml".into()));
     std::fs::write(&path, serde_json::to_string(&sc).expect("json")).expect("write");
     let err = Scenario::from_path(&path).unwrap_err();
-    assert!(err.contains("nope.toml"), "{err}");
+    assert!(err.to_string().contains("nope.toml"), "{err}");
 }
 
 #[test]

@@ -433,7 +433,7 @@ fn a_restored_engine_and_router_continue_exactly_like_the_originals() {
     let rs = serde_json::to_string(&w.router.export_state()).unwrap();
     let fs = serde_json::to_string(&w.flows.export_state()).unwrap();
     let mut router2 =
-        Router::from_state(serde_json::from_str(&rs).unwrap(), DefaultPolicy).unwrap();
+        Router::from_state(serde_json::from_str(&rs).unwrap(), DefaultScoring).unwrap();
     let mut flows2 = WorkflowEngine::from_state(
         set_of("presale", bullseye()),
         router2.catalog(),
@@ -638,7 +638,7 @@ proptest! {
                     drive_reload(&mut w.flows, &mut w.router, now, make_set(&steps)).unwrap();
                 }
             }
-            w.router.check_invariants().map_err(TestCaseError::fail)?;
+            w.router.check_invariants().map_err(|e| TestCaseError::fail(e.to_string()))?;
             // Conservation: every task that arrived and was not completed is still live.
             for &t in &live {
                 prop_assert!(w.router.task_state(t).is_some(), "task {} lost", t);

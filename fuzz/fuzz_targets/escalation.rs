@@ -20,7 +20,7 @@ use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
 use switchboard::escalation::{
-    BuiltinClassifier, Context, Conversation, ConversationId, Effect, EscalationPolicy, Evidence,
+    BuiltinClassifier, Context, Conversation, ConversationId, Directive, EscalationPolicy, Evidence,
     Load, Owner, PolicyConfig, Signal, Speaker, Topic, TransferFailure, Turn,
 };
 use switchboard::guardrail::{
@@ -275,8 +275,8 @@ fuzz_target!(|input: Input| {
                 }
                 for e in &d.effects {
                     match e {
-                        Effect::Route(h) => last_task = h.task.id,
-                        Effect::Classify { request, .. } => last_request = *request,
+                        Directive::Route(h) => last_task = h.task.id,
+                        Directive::Classify { request, .. } => last_request = *request,
                         _ => {}
                     }
                 }

@@ -26,7 +26,7 @@ use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use std::collections::BTreeSet;
 use switchboard::{
-    AgentId, AgentKind, AgentSpec, AgentState, Channel, CustomerProfile, DefaultPolicy, Effect,
+    AgentId, AgentKind, AgentSpec, AgentState, Channel, CustomerProfile, DefaultScoring, Effect,
     Event, OfferId, Preferences, Priority, Requirements, Retarget, Router, RouterConfig, SkillId,
     SkillReq, Strategy, TagId, TaskId, TaskSpec, TenantId, TenantShare, Time,
 };
@@ -660,7 +660,7 @@ impl Harness {
             return;
         }
         if let Op::Restore = step.op {
-            let restored = match Router::from_state(self.a.export_state(), DefaultPolicy) {
+            let restored = match Router::from_state(self.a.export_state(), DefaultScoring) {
                 Ok(r) => r,
                 Err(e) => panic!("step {i}: from_state(export_state()) failed: {e:?}"),
             };

@@ -274,9 +274,9 @@ fn run(cli: Cli) -> Result<(), String> {
         } => {
             if let Some(path) = &chart {
                 // An unknown extension fails before the run, not after it.
-                sim::chart::Format::from_path(path)?;
+                sim::chart::Format::from_path(path).map_err(|e| e.to_string())?;
             }
-            let mut sc = Scenario::from_path(&scenario)?;
+            let mut sc = Scenario::from_path(&scenario).map_err(|e| e.to_string())?;
             if let Some(s) = seed {
                 sc.seed = s;
             }
@@ -312,7 +312,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 print!("{}", out.report.to_text());
             }
             if let Some(path) = chart {
-                sim::chart::write(&out.report, &path)?;
+                sim::chart::write(&out.report, &path).map_err(|e| e.to_string())?;
                 if !quiet {
                     eprintln!("chart written to {}", path.display());
                 }

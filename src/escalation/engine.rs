@@ -2,7 +2,7 @@
 
 use super::{
     Action, BuiltinClassifier, CapacityNeed, Classifier, Context, Conversation, ConversationId,
-    Decision, Effect, EscalationError, EscalationPolicy, Layer, Load, Signal, Topic,
+    Decision, Directive, EscalationError, EscalationPolicy, Layer, Load, Signal, Topic,
 };
 use crate::guardrail::Guardrail;
 use crate::{TenantId, Time};
@@ -107,7 +107,7 @@ pub struct Metrics {
     /// Outgoing replies blocked by the guardrail.
     pub blocked_replies: u64,
     /// Pending transfers whose queued task a hard trigger moved up
-    /// ([`Effect::Reprioritize`]).
+    /// ([`Directive::Reprioritize`]).
     #[serde(default)]
     pub raised: u64,
 }
@@ -159,7 +159,7 @@ pub struct EscalationState {
 /// engine.open(Time::ZERO, ConversationId(1), acme)?;
 /// let d = engine.observe(Time::from_secs(3), ConversationId(1), Signal::Turn(Turn::customer("I want a real person")))?;
 /// assert_eq!(d.action, Action::Escalate { layer: Layer::Hard, route: Route::Human });
-/// let Some(Effect::Route(handover)) = d.effects.first() else { panic!() };
+/// let Some(Directive::Route(handover)) = d.effects.first() else { panic!() };
 /// // The task goes to the router unchanged.
 /// router.arrive(Time::from_secs(3), handover.task.clone())?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -308,9 +308,9 @@ impl<L: LoadSource, C: CapacitySignal, K: Classifier> EscalationEngine<L, C, K> 
         }
         for e in &d.effects {
             match e {
-                Effect::NeedCapacity(need) => self.capacity.capacity_needed(need),
-                Effect::BlockReply => self.metrics.blocked_replies += 1,
-                Effect::Reprioritize { .. } => self.metrics.raised += 1,
+                Directive::NeedCapacity(need) => self.capacity.capacity_needed(need),
+                Directive::BlockReply => self.metrics.blocked_replies += 1,
+                Directive::Reprioritize { .. } => self.metrics.raised += 1,
                 _ => {}
             }
         }

@@ -40,7 +40,7 @@
 //!
 //! # Routing
 //!
-//! An escalation to a live human emits [`Effect::Route`] with a [`Handover`]: a
+//! An escalation to a live human emits [`Directive::Route`] with a [`Handover`]: a
 //! [`TaskSpec`](crate::TaskSpec) for [`Router::arrive`](crate::Router::arrive) — requirements
 //! from the topic's route in the policy, priority class and base rising with tier, hard trigger,
 //! score and order value, `created_at` at the escalation so the router ages the wait, the previous
@@ -71,6 +71,7 @@
 
 mod conversation;
 mod engine;
+pub mod guardrail;
 pub mod handoff;
 pub mod ownership;
 pub mod policy;
@@ -78,7 +79,7 @@ pub mod replay;
 pub mod signal;
 
 pub use conversation::{
-    Action, CapacityNeed, CapacityReason, Context, Contribution, Conversation, Decision, Effect,
+    Action, CapacityNeed, CapacityReason, Context, Contribution, Conversation, Decision, Directive,
     Feature, Layer, Load, Notice, Route, Rule, Thresholds,
 };
 pub use engine::{CapacitySignal, EscalationEngine, EscalationState, LoadSource, Metrics};

@@ -311,7 +311,7 @@ pub struct RoutingConfig {
     /// Base priority points added to the queued task when a hard trigger fires while the
     /// conversation is already pending a human (once per kind of trigger per pending transfer;
     /// the class also rises to the hard-trigger class). See
-    /// [`Effect::Reprioritize`](super::Effect::Reprioritize).
+    /// [`Directive::Reprioritize`](super::Directive::Reprioritize).
     pub pending_hard_boost: f64,
     /// Prefer the previous human agent of the conversation.
     pub prefer_previous_agent: bool,
@@ -348,7 +348,7 @@ pub struct ClassifierConfig {
     /// Earlier customer turns compared (≥ 1).
     pub repetition_window: usize,
     /// External classifiers (names): the engine emits one
-    /// [`Effect::Classify`](super::Effect::Classify) per customer turn with text for each.
+    /// [`Directive::Classify`](super::Directive::Classify) per customer turn with text for each.
     pub external: Vec<String>,
 }
 

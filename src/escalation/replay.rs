@@ -49,8 +49,8 @@
 //! ```
 
 use super::{
-    Action, BuiltinClassifier, ConversationId, Decision, Effect, EscalationEngine, EscalationError,
-    EscalationPolicy, Load, Metrics, PolicyConfig, Signal,
+    Action, BuiltinClassifier, ConversationId, Decision, Directive, EscalationEngine,
+    EscalationError, EscalationPolicy, Load, Metrics, PolicyConfig, Signal,
 };
 use crate::guardrail::{Guardrail, GuardrailConfig, GuardrailError};
 use crate::{Catalog, Time};
@@ -409,7 +409,7 @@ impl Replay {
     /// Like a host: every route request of `d` was queued.
     fn confirm_routes(&mut self, d: &Decision, now: Time, errors: &mut Vec<ReplayError>) {
         for e in &d.effects {
-            if let Effect::Route(h) = e
+            if let Directive::Route(h) = e
                 && let Err(source) =
                     self.engine
                         .observe(now, d.conversation, Signal::Queued { task: h.task.id })

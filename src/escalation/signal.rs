@@ -277,7 +277,7 @@ pub enum Signal {
     /// Evidence reported between turns (e.g. a late classifier result). It updates the score and
     /// can fire hard triggers, but does not advance the hysteresis.
     Evidence(Evidence),
-    /// The answer to an [`Effect::Classify`](super::Effect::Classify) request.
+    /// The answer to a [`Directive::Classify`](super::Directive::Classify) request.
     Classified {
         /// The request id.
         request: u64,
@@ -288,7 +288,7 @@ pub enum Signal {
     /// Nothing happened; check the timers (the host calls this at
     /// [`Conversation::poll_timeout`](super::Conversation::poll_timeout)).
     Tick,
-    /// The router queued the escalation task (answer to [`Effect::Route`](super::Effect::Route)).
+    /// The router queued the escalation task (answer to [`Directive::Route`](super::Directive::Route)).
     Queued {
         /// The router task.
         task: TaskId,
@@ -347,7 +347,7 @@ pub struct TurnView<'a> {
 /// A synchronous, pure classifier the host plugs into the engine (static dispatch). It looks at
 /// a turn's text and adds evidence. Classifiers that do I/O are not called from the core: name them
 /// in [`ClassifierConfig::external`](super::ClassifierConfig::external) and the engine asks for them
-/// with [`Effect::Classify`](super::Effect::Classify); the host answers with
+/// with [`Directive::Classify`](super::Directive::Classify); the host answers with
 /// [`Signal::Classified`].
 ///
 /// # Example

@@ -5,7 +5,7 @@
 //! An [`Operation`] owns the engines that each stay usable alone — the
 //! [`EscalationEngine`] (with its [`Guardrail`]), the [`WorkflowEngine`], the [`Router`] and
 //! the [`Ledger`] — and composes them in a fixed order. No engine holds another: each returns
-//! what it wants done (escalation [directives](crate::escalation::Effect), workflow router
+//! what it wants done (escalation [directives](crate::escalation::Directive), workflow router
 //! commands, router effects) and the operation carries it out.
 //!
 //! # Life of an input
@@ -80,9 +80,8 @@ pub use io::{Input, Output};
 pub use load::{LOAD_ALPHA, ObservedLoad};
 
 use crate::escalation::{
-    Action, BuiltinClassifier, Conversation, ConversationId, Decision, Effect as Directive,
-    EscalationEngine, EscalationError, EscalationState, PolicyConfig as EscalationConfig, Signal,
-    TransferFailure,
+    Action, BuiltinClassifier, Conversation, ConversationId, Decision, Directive, EscalationEngine,
+    EscalationError, EscalationState, PolicyConfig as EscalationConfig, Signal, TransferFailure,
 };
 use crate::expr::AttrValue;
 use crate::guardrail::{Guardrail, GuardrailConfig, GuardrailError};
@@ -90,7 +89,7 @@ use crate::ledger::{Arrival, Ledger, LedgerConfig, LedgerError};
 use crate::policy::{ConfigErrors, PolicySet, ValidPolicy};
 use crate::workflow::{RouterCommand, WorkflowEngine, WorkflowError, WorkflowState};
 use crate::{
-    DefaultPolicy, Effect, Event, Policy, Router, RouterConfig, RouterError, RouterState, TaskId,
+    DefaultScoring, Effect, Event, Router, RouterConfig, RouterError, RouterState, Scoring, TaskId,
     TaskSpec, TaskState, TenantId, Time,
 };
 use rustc_hash::FxHashMap;
@@ -273,7 +272,7 @@ type Bots = EscalationEngine<ObservedLoad, (), BuiltinClassifier>;
 
 /// The composed engine. See the [module documentation](self).
 #[derive(Debug)]
-pub struct Operation<P: Policy = DefaultPolicy> {
+pub struct Operation<P: Scoring = DefaultScoring> {
     config: OperationConfig,
     now: Time,
     router: Router<P>,
@@ -287,23 +286,23 @@ pub struct Operation<P: Policy = DefaultPolicy> {
     outputs: VecDeque<Output>,
 }
 
-impl Operation<DefaultPolicy> {
+impl Operation<DefaultScoring> {
     /// Builds the operation with the default scoring policy.
     ///
     /// # Errors
     /// When the routing policy, router settings, escalation policy, guardrail or ledger
     /// configuration is invalid.
     pub fn new(config: OperationConfig) -> Result<Self, OperationError> {
-        Self::with_policy(config, DefaultPolicy)
+        Self::with_scoring(config, DefaultScoring)
     }
 }
 
-impl<P: Policy + Clone> Operation<P> {
+impl<P: Scoring + Clone> Operation<P> {
     /// Builds the operation with a scoring policy of the host's.
     ///
     /// # Errors
     /// As [`Operation::new`].
-    pub fn with_policy(config: OperationConfig, policy: P) -> Result<Self, OperationError> {
+    pub fn with_scoring(config: OperationConfig, policy: P) -> Result<Self, OperationError> {
         config.ledger.interval_ms()?;
         let valid = config
             .policy
@@ -312,7 +311,7 @@ impl<P: Policy + Clone> Operation<P> {
             .transpose()?;
         let mut router = match &valid {
             Some(v) => v.router_with(policy)?,
-            None => Router::with_policy(config.router.clone(), policy)?,
+            None => Router::with_scoring(config.router.clone(), policy)?,
         };
         let flows = valid
             .as_ref()
@@ -405,7 +404,7 @@ impl<P: Policy + Clone> Operation<P> {
     }
 }
 
-impl<P: Policy> Operation<P> {
+impl<P: Scoring> Operation<P> {
     /// The configuration (with the policy last swapped in).
     #[must_use]
     pub fn config(&self) -> &OperationConfig {
@@ -595,7 +594,7 @@ impl<P: Policy> Operation<P> {
         };
         let presence = match &event {
             Event::AddAgent(spec) | Event::UpdateAgent(spec) => {
-                Some((spec.id, Some(spec.capacity.clone()), spec.state))
+                Some((spec.id, Some(spec.capacity), spec.state))
             }
             Event::SetAgentState { agent, state } => Some((*agent, None, *state)),
             Event::RemoveAgent { agent } => Some((*agent, None, crate::AgentState::Offline)),

@@ -70,7 +70,7 @@ def test_explicit_request_becomes_an_offer_then_human_then_hand_back():
     assert sb.Assigned(task=task, agent=1, offer=offer.offer) in router_effects(out)
     assert op.owner(1) == "human"
     assert op.conversation(1)["owner"]["agent"] == 1
-    assert op.task_state(task) == "assigned"
+    assert op.task_state(task) == "in_service"
 
     # The human is done: the bot has the conversation again, with a summary.
     out = op.complete(task, 60.0)
@@ -119,7 +119,8 @@ def test_request_through_a_workflow_and_timers():
     op.accept(offer.offer, 1, 32.0)
     # A plain request straight to the router, and a raw router event.
     out = op.request(sb.Task(8, "acme"), 33.0)
-    assert router_effects(out)[0] == sb.Queued(task=8, queue=0, reason="arrived")
+    queued = router_effects(out)[0]
+    assert isinstance(queued, sb.Queued) and queued.task == 8
     assert router_effects(op.router_event({"type": "cancel", "task": 8}, 34.0)) == [
         sb.Cancelled(task=8)]
     # Swapping the policy keeps the tasks; an invalid one changes nothing.
@@ -127,7 +128,7 @@ def test_request_through_a_workflow_and_timers():
     assert op.config["policy"]["version"] == "2"
     with pytest.raises(sb.ConfigError):
         op.swap_policy(SMALL.replace("sizing\") >= 3", "nope\") >= 3"), 36.0)
-    assert op.config["policy"]["version"] == "2" and op.task_state(7) == "assigned"
+    assert op.config["policy"]["version"] == "2" and op.task_state(7) == "in_service"
 
 
 def test_handle_many_stops_at_the_first_refusal():
@@ -222,3 +223,20 @@ def test_export_state_from_state_round_trip():
     assert a == b and "hand_back" in kinds(a)
     assert json.loads(op.export_state()) == json.loads(back.export_state())
     assert op.ledger_report(60.0) == back.ledger_report(60.0)
+
+
+def test_handle_many_releases_the_gil():
+    from test_policy import _ticks_while
+
+    op = bot_op()
+    acme = op.tenant("acme")
+    inputs = []
+    for c in range(1, 4001):
+        inputs.append({"input": "open", "conversation": c, "tenant": acme})
+        for text in ("hello", "where is my parcel?", "still nothing", "thanks"):
+            inputs.append({"input": "signal", "conversation": c,
+                           "signal": {"type": "turn", "speaker": "customer", "text": text}})
+        inputs.append({"input": "close", "conversation": c})
+    out = []
+    assert _ticks_while(lambda: out.extend(op.handle_many(inputs, 1.0))) > 20
+    assert kinds(out).count("closed") == 4000

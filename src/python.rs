@@ -1015,8 +1015,8 @@ impl NativeOperation {
         let state: OperationState = py
             .detach(|| serde_json::from_str(state_json))
             .map_err(|e| raise(py, "ConfigError", format!("invalid operation state: {e}")))?;
-        let inner = Operation::from_state(state, DefaultPolicy)
-            .map_err(|e| operation_err(py, &e, true))?;
+        let inner =
+            Operation::from_state(state, DefaultPolicy).map_err(|e| operation_err(py, &e, true))?;
         Ok(NativeOperation { inner })
     }
 
@@ -1144,7 +1144,10 @@ impl NativeOperation {
 
     /// The router's state of a task, if it is live.
     fn task_state(&self, task: u64) -> Option<&'static str> {
-        self.inner.router().task_state(TaskId(task)).map(|s| s.name())
+        self.inner
+            .router()
+            .task_state(TaskId(task))
+            .map(|s| s.name())
     }
 
     /// The conversation a router task serves, if any.
@@ -1155,6 +1158,19 @@ impl NativeOperation {
     /// The router's lifetime counters as JSON.
     fn counters(&self, py: Python<'_>) -> PyResult<String> {
         to_json(py, self.inner.router().counters())
+    }
+
+    /// The router's queues and agents at `now_ms` as JSON.
+    fn snapshot(&self, py: Python<'_>, now_ms: u64) -> PyResult<String> {
+        to_json(py, &self.inner.router().snapshot(Time(now_ms)))
+    }
+
+    /// The escalation engine's counters as JSON, with a bot front line.
+    fn escalation_metrics(&self, py: Python<'_>) -> PyResult<Option<String>> {
+        self.inner
+            .escalation()
+            .map(|b| to_json(py, b.metrics()))
+            .transpose()
     }
 
     /// Agents, live tasks, waiting tasks, outstanding offers.

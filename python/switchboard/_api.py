@@ -1051,7 +1051,7 @@ class Operation:
     never earlier than the last call's) and returns the :class:`Output` objects it produced.
     A refused call raises a :mod:`switchboard.errors` class and changes nothing. The host loop:
     feed what happens (:meth:`open`, :meth:`turn`, :meth:`accept`, :meth:`complete`...), carry
-    out the outputs (deliver ``router`` offers, show ``handover`` packets, send ``notice``\\ s),
+    out the outputs (deliver ``router`` offers, show ``handover`` packets, send ``notice`` texts),
     and call :meth:`tick` at :meth:`poll_timeout`.
     """
 
@@ -1162,11 +1162,13 @@ class Operation:
 
     def add_agent(self, agent: Agent, now: TimeLike = 0.0) -> list[Output]:
         """Registers an agent (recorded by the ledger for occupancy)."""
-        return self.router_event({"type": "add_agent", **agent._spec(self)}, now)  # type: ignore[arg-type]
+        spec = agent._spec(self)  # type: ignore[arg-type]
+        return self.router_event({"type": "add_agent", **spec}, now)
 
     def update_agent(self, agent: Agent, now: TimeLike = 0.0) -> list[Output]:
         """Replaces an agent's skills, tags, certifications, capacity and state."""
-        return self.router_event({"type": "update_agent", **agent._spec(self)}, now)  # type: ignore[arg-type]
+        spec = agent._spec(self)  # type: ignore[arg-type]
+        return self.router_event({"type": "update_agent", **spec}, now)
 
     def remove_agent(self, agent: int, now: TimeLike = 0.0) -> list[Output]:
         """Removes an agent; its outstanding offers are rescinded."""
@@ -1245,6 +1247,17 @@ class Operation:
     def counters(self) -> dict[str, int]:
         """The router's lifetime counters."""
         return json.loads(self._o.counters())
+
+    @property
+    def metrics(self) -> dict[str, Any] | None:
+        """The escalation engine's counters (escalations by layer, hand-backs, contained...),
+        or ``None`` without a bot front line."""
+        s = self._o.escalation_metrics()
+        return None if s is None else json.loads(s)
+
+    def snapshot(self, now: TimeLike) -> dict[str, Any]:
+        """The router's queues and agents at ``now`` (the Rust ``Snapshot``)."""
+        return json.loads(self._o.snapshot(to_millis(now)))
 
     def conversation(self, conversation: int) -> dict[str, Any] | None:
         """An open conversation's state (the Rust ``Conversation``: ``owner``...), or

@@ -86,6 +86,9 @@ def test_explicit_request_becomes_an_offer_then_human_then_hand_back():
     report = op.ledger_report(70.0)
     assert isinstance(report, dict) and report
     assert op.counters["completed"] == 1
+    assert op.metrics["hard_escalations"] == 1 and op.metrics["closed"] == 1
+    assert op.snapshot(70.0)["agents"]
+    assert sb.Operation().metrics is None
     assert op.now == 70.0
     assert repr(op).startswith("Operation(now=70.0, agents=1")
 
@@ -99,7 +102,8 @@ def test_outputs_round_trip_to_the_rust_form():
         assert sb.output_from_dict(d) == o
     offer = offer_of(out)
     raw = next(o.to_dict() for o in out if o.effect == offer)
-    assert raw["effect"]["type"] == "offer" and raw["effect"]["expires_at"] == offer.expires_at * 1000
+    assert raw["effect"]["type"] == "offer"
+    assert raw["effect"]["expires_at"] == offer.expires_at * 1000
 
 
 def test_request_through_a_workflow_and_timers():

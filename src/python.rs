@@ -1060,33 +1060,38 @@ impl NativeOperation {
     }
 
     /// Applies a JSON list of inputs, in order, all at `now_ms`, without the GIL; returns the
-    /// outputs of all of them as one JSON list. The whole list is parsed first: a malformed
-    /// input is a `ConfigError` and nothing is applied. The first input the operation refuses
-    /// stops the batch: the inputs before it stay applied, and the error raised carries
-    /// `index` (the refused input's position) and `outputs` (the JSON list of the outputs the
-    /// applied inputs produced).
+    /// outputs of all of them as one JSON list. The whole list is parsed first (also without
+    /// the GIL): a malformed input is a `ConfigError` and nothing is applied. The first input
+    /// the operation refuses stops the batch: the inputs before it stay applied, and the error
+    /// raised carries `index` (the refused input's position) and `outputs` (the JSON list of
+    /// the outputs the applied inputs produced).
     fn handle_many(&mut self, py: Python<'_>, now_ms: u64, inputs_json: &str) -> PyResult<String> {
-        let raw: Vec<serde_json::Value> = parse(py, "input list", inputs_json)?;
-        let mut inputs = Vec::with_capacity(raw.len());
-        for (i, v) in raw.into_iter().enumerate() {
-            let input: Input = serde_json::from_value(v)
-                .map_err(|e| raise(py, "ConfigError", format!("invalid input [{i}]: {e}")))?;
-            inputs.push(input);
-        }
+        type Failed = Option<(usize, OperationError, bool)>;
         let inner = &mut self.inner;
-        let (outputs, failed) = py.detach(|| {
+        let res = py.detach(|| -> Result<(serde_json::Result<String>, Failed), String> {
+            let raw: Vec<serde_json::Value> = serde_json::from_str(inputs_json)
+                .map_err(|e| format!("invalid input list: {e}"))?;
+            let mut inputs = Vec::with_capacity(raw.len());
+            for (i, v) in raw.into_iter().enumerate() {
+                let input: Input =
+                    serde_json::from_value(v).map_err(|e| format!("invalid input [{i}]: {e}"))?;
+                inputs.push(input);
+            }
             let mut outputs: Vec<Output> = Vec::new();
+            let mut failed = None;
             for (i, input) in inputs.into_iter().enumerate() {
                 let loading = matches!(input, Input::SwapPolicy { .. });
                 let res = inner.handle(Time(now_ms), input);
                 outputs.extend(inner.drain_outputs());
                 if let Err(e) = res {
-                    return (outputs, Some((i, e, loading)));
+                    failed = Some((i, e, loading));
+                    break;
                 }
             }
-            (outputs, None)
+            Ok((serde_json::to_string(&outputs), failed))
         });
-        let json = to_json(py, &outputs)?;
+        let (json, failed) = res.map_err(|m| raise(py, "ConfigError", m))?;
+        let json = json.map_err(|e| raise(py, "SwitchboardError", e.to_string()))?;
         match failed {
             None => Ok(json),
             Some((i, e, loading)) => {

@@ -11,6 +11,7 @@ use crate::escalation::replay::{DEMO as REPLAY_DEMO, Replay, ReplayError};
 use crate::escalation::{ConversationId, Load, Signal, Speaker};
 use crate::expr::AttrValue;
 use crate::ledger::{Arrival, Guarantee, Ledger, LedgerConfig, Outcome};
+use crate::operation::{Input, Operation, OperationConfig, OperationError, OperationState, Output};
 use crate::policy::{PolicySet, ValidPolicy};
 use crate::sim::{self, Scenario, SimError, VerifySettings};
 use crate::staffing::{self, ForecastRow, Model, PlanSettings, QueueMetrics, Target, Traffic};
@@ -784,6 +785,11 @@ impl NativePolicy {
         to_json(py, self.inner.workflows())
     }
 
+    /// The policy set as read (the document, as JSON), e.g. for an operation's configuration.
+    fn document(&self, py: Python<'_>) -> PyResult<String> {
+        to_json(py, &self.set)
+    }
+
     /// The tenants, in declaration order, as JSON: id, name, sla_ms, answer_target,
     /// certified_only, share (percentages resolved).
     fn tenants(&self, py: Python<'_>) -> PyResult<String> {
@@ -954,6 +960,236 @@ impl NativeWorkflows {
     }
 }
 
+// ----------------------------------------------------------------------------- operation
+
+/// Maps an `OperationError` to the package's classes: router, escalation and workflow refusals
+/// keep their own mapping; an invalid policy, guardrail, ledger configuration or snapshot version
+/// is a `ConfigError` (so is a workflow that does not compile when `loading` a policy or state);
+/// inputs out of time order are `TimeWentBackwardsError`; the rest (`NoBots`, `NoWorkflows`,
+/// `ReservedSignal`) the base `SwitchboardError`.
+fn operation_err(py: Python<'_>, e: &OperationError, loading: bool) -> PyErr {
+    match e {
+        OperationError::Router(r) => router_err(py, r),
+        OperationError::Escalation(x) => escalation_err(py, x),
+        OperationError::Workflow(w) => workflow_err(py, w, loading),
+        OperationError::Guardrail(g) => guardrail_err(py, g),
+        OperationError::Policy(_) => raise(py, "ConfigError", format!("invalid {e}")),
+        OperationError::Ledger(_) | OperationError::Version { .. } => {
+            raise(py, "ConfigError", e.to_string())
+        }
+        OperationError::TimeWentBackwards { .. } => {
+            raise(py, "TimeWentBackwardsError", e.to_string())
+        }
+        _ => raise(py, "SwitchboardError", e.to_string()),
+    }
+}
+
+/// The composed engine (`switchboard::operation::Operation`): bot front line, escalation,
+/// workflows, router and ledger behind one input type and one output type, both crossing as
+/// the JSON of `operation::Input` / `operation::Output` (tagged `"input"` / `"output"`).
+#[pyclass(module = "switchboard._native", name = "NativeOperation")]
+struct NativeOperation {
+    inner: Operation<DefaultPolicy>,
+}
+
+impl NativeOperation {
+    fn drain(&mut self, py: Python<'_>) -> PyResult<String> {
+        let outputs: Vec<Output> = self.inner.drain_outputs().collect();
+        to_json(py, &outputs)
+    }
+}
+
+#[pymethods]
+impl NativeOperation {
+    /// Builds the operation from `OperationConfig` JSON.
+    #[new]
+    fn new(py: Python<'_>, config_json: &str) -> PyResult<Self> {
+        let config: OperationConfig = parse(py, "operation configuration", config_json)?;
+        let inner = Operation::new(config).map_err(|e| operation_err(py, &e, true))?;
+        Ok(NativeOperation { inner })
+    }
+
+    /// Rebuilds an operation from `export_state()` JSON (parsed without the GIL).
+    #[staticmethod]
+    fn from_state(py: Python<'_>, state_json: &str) -> PyResult<Self> {
+        let state: OperationState = py
+            .detach(|| serde_json::from_str(state_json))
+            .map_err(|e| raise(py, "ConfigError", format!("invalid operation state: {e}")))?;
+        let inner =
+            Operation::from_state(state, DefaultPolicy).map_err(|e| operation_err(py, &e, true))?;
+        Ok(NativeOperation { inner })
+    }
+
+    /// Interns a name into the router's catalog: `kind` is "tenant", "skill" or "tag".
+    fn intern(&mut self, py: Python<'_>, kind: &str, name: &str) -> PyResult<u32> {
+        let c = self.inner.router_mut().catalog_mut();
+        Ok(match kind {
+            "tenant" => c.tenant(name).0,
+            "skill" => c.skill(name).0,
+            "tag" => c.tag(name).0,
+            _ => {
+                return Err(raise(
+                    py,
+                    "ConfigError",
+                    format!("unknown name kind {kind}"),
+                ));
+            }
+        })
+    }
+
+    /// The name of an interned id, if any.
+    fn name_of(&self, kind: &str, id: u32) -> Option<String> {
+        let c = self.inner.router().catalog();
+        match kind {
+            "tenant" => c.tenant_name(crate::TenantId(id)).map(str::to_owned),
+            "skill" => c.skill_name(crate::SkillId(id)).map(str::to_owned),
+            "tag" => c.tag_name(crate::TagId(id)).map(str::to_owned),
+            _ => None,
+        }
+    }
+
+    /// Applies one input (JSON of `operation::Input`) at `now_ms`; returns the outputs it
+    /// produced as a JSON list. Nothing changes when it is refused.
+    fn handle(&mut self, py: Python<'_>, now_ms: u64, input_json: &str) -> PyResult<String> {
+        let input: Input = parse(py, "input", input_json)?;
+        let loading = matches!(input, Input::SwapPolicy { .. });
+        self.inner
+            .handle(Time(now_ms), input)
+            .map_err(|e| operation_err(py, &e, loading))?;
+        self.drain(py)
+    }
+
+    /// Applies a JSON list of inputs, in order, all at `now_ms`, without the GIL; returns the
+    /// outputs of all of them as one JSON list. The whole list is parsed first (also without
+    /// the GIL): a malformed input is a `ConfigError` and nothing is applied. The first input
+    /// the operation refuses stops the batch: the inputs before it stay applied, and the error
+    /// raised carries `index` (the refused input's position) and `outputs` (the JSON list of
+    /// the outputs the applied inputs produced).
+    fn handle_many(&mut self, py: Python<'_>, now_ms: u64, inputs_json: &str) -> PyResult<String> {
+        type Failed = Option<(usize, OperationError, bool)>;
+        let inner = &mut self.inner;
+        let res = py.detach(|| -> Result<(serde_json::Result<String>, Failed), String> {
+            let raw: Vec<serde_json::Value> = serde_json::from_str(inputs_json)
+                .map_err(|e| format!("invalid input list: {e}"))?;
+            let mut inputs = Vec::with_capacity(raw.len());
+            for (i, v) in raw.into_iter().enumerate() {
+                let input: Input =
+                    serde_json::from_value(v).map_err(|e| format!("invalid input [{i}]: {e}"))?;
+                inputs.push(input);
+            }
+            let mut outputs: Vec<Output> = Vec::new();
+            let mut failed = None;
+            for (i, input) in inputs.into_iter().enumerate() {
+                let loading = matches!(input, Input::SwapPolicy { .. });
+                let res = inner.handle(Time(now_ms), input);
+                outputs.extend(inner.drain_outputs());
+                if let Err(e) = res {
+                    failed = Some((i, e, loading));
+                    break;
+                }
+            }
+            Ok((serde_json::to_string(&outputs), failed))
+        });
+        let (json, failed) = res.map_err(|m| raise(py, "ConfigError", m))?;
+        let json = json.map_err(|e| raise(py, "SwitchboardError", e.to_string()))?;
+        match failed {
+            None => Ok(json),
+            Some((i, e, loading)) => {
+                let err = operation_err(py, &e, loading);
+                let value = err.value(py);
+                value.setattr("index", i)?;
+                value.setattr("outputs", json)?;
+                Err(err)
+            }
+        }
+    }
+
+    /// Fires every timer due by `now_ms`; returns the outputs as a JSON list.
+    fn handle_timeout(&mut self, py: Python<'_>, now_ms: u64) -> PyResult<String> {
+        self.inner
+            .handle_timeout(Time(now_ms))
+            .map_err(|e| operation_err(py, &e, false))?;
+        self.drain(py)
+    }
+
+    /// When the next timer of any engine is due, in ms.
+    fn poll_timeout(&self) -> Option<u64> {
+        self.inner.poll_timeout().map(Time::as_millis)
+    }
+
+    /// The time of the last input, in ms.
+    fn now(&self) -> u64 {
+        self.inner.now().as_millis()
+    }
+
+    /// Every engine's state and the configuration as JSON (serialised without the GIL).
+    fn export_state(&self, py: Python<'_>) -> PyResult<String> {
+        let inner = &self.inner;
+        py.detach(|| serde_json::to_string(&inner.export_state()))
+            .map_err(|e| raise(py, "SwitchboardError", e.to_string()))
+    }
+
+    /// The configuration in force (with the policy last swapped in) as JSON.
+    fn config(&self, py: Python<'_>) -> PyResult<String> {
+        to_json(py, self.inner.config())
+    }
+
+    /// An open conversation as JSON, if any.
+    fn conversation(&self, py: Python<'_>, id: u64) -> PyResult<Option<String>> {
+        self.inner
+            .conversation(ConversationId(id))
+            .map(|c| to_json(py, c))
+            .transpose()
+    }
+
+    /// The ledger's report at `now_ms` as JSON.
+    fn ledger_report(&self, py: Python<'_>, now_ms: u64) -> PyResult<String> {
+        to_json(py, &self.inner.ledger().report(Time(now_ms)))
+    }
+
+    /// The router's state of a task, if it is live.
+    fn task_state(&self, task: u64) -> Option<&'static str> {
+        self.inner
+            .router()
+            .task_state(TaskId(task))
+            .map(|s| s.name())
+    }
+
+    /// The conversation a router task serves, if any.
+    fn link(&self, task: u64) -> Option<u64> {
+        self.inner.link(TaskId(task)).map(|c| c.0)
+    }
+
+    /// The router's lifetime counters as JSON.
+    fn counters(&self, py: Python<'_>) -> PyResult<String> {
+        to_json(py, self.inner.router().counters())
+    }
+
+    /// The router's queues and agents at `now_ms` as JSON.
+    fn snapshot(&self, py: Python<'_>, now_ms: u64) -> PyResult<String> {
+        to_json(py, &self.inner.router().snapshot(Time(now_ms)))
+    }
+
+    /// The escalation engine's counters as JSON, with a bot front line.
+    fn escalation_metrics(&self, py: Python<'_>) -> PyResult<Option<String>> {
+        self.inner
+            .escalation()
+            .map(|b| to_json(py, b.metrics()))
+            .transpose()
+    }
+
+    /// Agents, live tasks, waiting tasks, outstanding offers.
+    fn sizes(&self) -> (usize, usize, usize, usize) {
+        let r = self.inner.router();
+        (
+            r.agent_count(),
+            r.live_tasks(),
+            r.waiting_tasks(),
+            r.outstanding_offers(),
+        )
+    }
+}
+
 /// The native module.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -961,6 +1197,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeEscalation>()?;
     m.add_class::<NativeGuardrail>()?;
     m.add_class::<NativeLedger>()?;
+    m.add_class::<NativeOperation>()?;
     m.add_function(wrap_pyfunction!(simulate, m)?)?;
     m.add_function(wrap_pyfunction!(queue_metrics, m)?)?;
     m.add_function(wrap_pyfunction!(agents_for, m)?)?;

@@ -10,6 +10,8 @@ The Rust crate does the work; this package gives it a Pythonic face:
 * :class:`PolicySet`, :func:`check_policy` — routing policy sets (tenants, skills, workflows,
   shares, pool); :meth:`Router.from_policy`; :class:`Workflows` — widening steps and exception
   rules run next to the router.
+* :class:`Operation` — the composed engine: bot front line, escalation, workflows, router and
+  ledger behind one input type; every call returns the :class:`Output` objects it produced.
 * :func:`replay` — escalation transcripts through a policy (precision, recall).
 * :class:`Ledger` — SLA accounting; :func:`simulate`, :func:`simulate_file` — the discrete-event
   simulator; :func:`erlang_c`, :func:`erlang_a`, :func:`agents_for`, :func:`plan`,
@@ -38,6 +40,8 @@ from ._api import (
     Offer,
     OfferExpired,
     OfferRescinded,
+    Operation,
+    Output,
     PolicySet,
     Queued,
     Router,
@@ -52,6 +56,7 @@ from ._api import (
     erlang_b,
     erlang_c,
     load_config,
+    output_from_dict,
     plan,
     replay,
     simulate,
@@ -79,10 +84,10 @@ __all__ = [
     "CHANNELS", "EFFECT_TYPES", "REPLAY_DEMO", "STATE_VERSION", "Abandoned", "Agent",
     "AgentAutoAway", "Assigned", "Cancelled", "Completed", "ConfigError", "ConflictError",
     "Effect", "EscalationEngine", "EscalationError", "EscalationPolicy", "Guardrail", "Ledger",
-    "NotFoundError", "Offer", "OfferExpired", "OfferRescinded", "PolicySet", "Queued", "Router",
-    "RouterError", "SimulationError", "StaffingError", "SwitchboardError", "Task",
-    "TimeWentBackwardsError", "TimedOut", "WorkflowError", "Workflows", "WrapUpStarted",
-    "agents_for", "check_policy", "effect_from_dict", "erlang_a", "erlang_b", "erlang_c",
-    "errors", "load_config", "plan", "replay", "simulate", "simulate_file", "to_millis",
-    "verify_plan",
+    "NotFoundError", "Offer", "OfferExpired", "OfferRescinded", "Operation", "Output",
+    "PolicySet", "Queued", "Router", "RouterError", "SimulationError", "StaffingError",
+    "SwitchboardError", "Task", "TimeWentBackwardsError", "TimedOut", "WorkflowError",
+    "Workflows", "WrapUpStarted", "agents_for", "check_policy", "effect_from_dict", "erlang_a",
+    "erlang_b", "erlang_c", "errors", "load_config", "output_from_dict", "plan", "replay",
+    "simulate", "simulate_file", "to_millis", "verify_plan",
 ]

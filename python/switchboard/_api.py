@@ -960,6 +960,343 @@ class Ledger:
         return json.loads(self._l.records())
 
 
+# ----------------------------------------------------------------------------- operation
+
+
+@dataclass(frozen=True)
+class Output:
+    """One output of an :class:`Operation` (the Rust ``operation::Output``), in the order it
+    happened.
+
+    ``kind`` is the Rust tag: ``"router"`` (``effect`` is then the router's :class:`Effect`,
+    times in seconds), ``"workflow"``, ``"decision"``, ``"handover"``, ``"notice"``,
+    ``"block_reply"``, ``"mask_text"``, ``"classify"``, ``"callback"``, ``"ticket"``,
+    ``"offer_hand_back"``, ``"hand_back"``, ``"capacity_needed"`` or ``"closed"``.
+    ``conversation`` is the conversation concerned, if any; ``data`` holds the other fields as
+    the Rust crate serialises them (ids as ints, times in ms), e.g. ``data["task"]`` and
+    ``data["handover"]`` of a ``"handover"``, ``data["action"]`` of a ``"decision"``,
+    ``data["summary"]`` of a ``"hand_back"``, ``data["effect"]`` of a ``"workflow"``.
+    ``output["task"]`` reads ``data``; :meth:`to_dict` gives the Rust JSON form back.
+    """
+
+    kind: str
+    conversation: int | None = None
+    effect: Effect | None = None
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.data[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """A field of ``data``, or ``default``."""
+        return self.data.get(key, default)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The output as the Rust crate serialises it (``{"output": kind, ...}``)."""
+        d: dict[str, Any] = {"output": self.kind}
+        if self.conversation is not None:
+            d["conversation"] = self.conversation
+        if self.effect is not None:
+            d["effect"] = self.effect.to_dict()
+        d.update(self.data)
+        return d
+
+
+def output_from_dict(d: Mapping[str, Any]) -> Output:
+    """Builds an :class:`Output` from its Rust JSON form."""
+    d = dict(d)
+    kind = d.pop("output")
+    conversation = d.pop("conversation", None)
+    effect = effect_from_dict(d.pop("effect")) if kind == "router" else None
+    return Output(kind, conversation, effect, d)
+
+
+def _outputs(js: str) -> list[Output]:
+    return [output_from_dict(d) for d in json.loads(js)]
+
+
+def _policy_doc(policy: "PolicySet | PolicyLike") -> dict[str, Any]:
+    """A policy set as the document (dict) ``OperationConfig.policy`` holds."""
+    if isinstance(policy, PolicySet):
+        return json.loads(policy._p.document())
+    text, fmt = _policy_text(policy, None)
+    return _parse_text(text, toml=fmt == "toml")
+
+
+def _call(native: Any, *args: Any) -> list[Output]:
+    """Calls a native method returning outputs; a refused batch's ``outputs`` become objects."""
+    try:
+        return _outputs(native(*args))
+    except Exception as e:
+        if isinstance(getattr(e, "outputs", None), str):
+            e.outputs = _outputs(e.outputs)  # type: ignore[attr-defined]
+        raise
+
+
+class Operation:
+    """The whole operation in one deterministic engine (the Rust ``operation::Operation``): the
+    bot front line with its guardrail and escalation policy, the routing policy's workflows, the
+    router and the SLA ledger, composed in a fixed order behind one input type and one output
+    type.
+
+    ``config`` is the Rust ``OperationConfig`` as a dict, JSON/TOML string or path: ``router``
+    (``RouterConfig``), ``policy`` (a policy set, the schema of policy files), ``escalation``
+    (the escalation ``PolicyConfig``; without it there are no bot conversations), ``guardrail``,
+    ``ledger`` (``LedgerConfig``) and ``handover_workflow`` (default ``"escalation"``). The
+    keywords override those fields: ``policy`` a :class:`PolicySet` or what it reads;
+    ``escalation`` an :class:`EscalationPolicy`, what it reads, or ``True`` for the built-in
+    policy; ``guardrail`` and ``ledger`` dicts, JSON/TOML strings or paths.
+
+    Every call that changes state takes ``now`` (float seconds, ``datetime`` or ``timedelta``;
+    never earlier than the last call's) and returns the :class:`Output` objects it produced.
+    A refused call raises a :mod:`switchboard.errors` class and changes nothing. The host loop:
+    feed what happens (:meth:`open`, :meth:`turn`, :meth:`accept`, :meth:`complete`...), carry
+    out the outputs (deliver ``router`` offers, show ``handover`` packets, send ``notice`` texts),
+    and call :meth:`tick` at :meth:`poll_timeout`.
+    """
+
+    def __init__(self, config: ConfigLike = None, *, policy: "PolicySet | PolicyLike | None" = None,
+                 escalation: "EscalationPolicy | ConfigLike | bool" = None,
+                 guardrail: ConfigLike = None, ledger: ConfigLike = None,
+                 _native_op: Any = None) -> None:
+        if _native_op is None:
+            cfg = load_config(config)
+            if policy is not None:
+                cfg["policy"] = _policy_doc(policy)
+            if escalation is True:
+                cfg["escalation"] = {}
+            elif isinstance(escalation, EscalationPolicy):
+                cfg["escalation"] = escalation.config
+            elif escalation is not None and escalation is not False:
+                cfg["escalation"] = load_config(escalation)
+            if guardrail is not None:
+                cfg["guardrail"] = load_config(guardrail)
+            if ledger is not None:
+                cfg["ledger"] = load_config(ledger)
+            _native_op = _native.NativeOperation(_dumps(cfg))
+        self._o = _native_op
+
+    def __repr__(self) -> str:
+        a, live, waiting, offers = self._o.sizes()
+        return (f"Operation(now={self.now}, agents={a}, live_tasks={live}, waiting={waiting}, "
+                f"offers={offers})")
+
+    # names
+    def tenant(self, name: str) -> int:
+        """The id of a tenant (brand) name, interning it on first use."""
+        return self._o.intern("tenant", name)
+
+    def skill(self, name: str) -> int:
+        """The id of a skill name, interning it on first use."""
+        return self._o.intern("skill", name)
+
+    def tag(self, name: str) -> int:
+        """The id of a tag name, interning it on first use."""
+        return self._o.intern("tag", name)
+
+    def name_of(self, kind: str, id: int) -> str | None:
+        """The name behind an id: ``kind`` is ``"tenant"``, ``"skill"`` or ``"tag"``."""
+        return self._o.name_of(kind, id)
+
+    # raw inputs
+    def handle(self, input: Mapping[str, Any], now: TimeLike = 0.0) -> list[Output]:
+        """Applies one input given in the Rust ``operation::Input`` JSON form (a dict tagged
+        ``"input"``: ``router``, ``request``, ``open``, ``signal``, ``close``, ``outcome``,
+        ``swap_policy``, ``tick``; ids and times as in Rust)."""
+        return _call(self._o.handle, to_millis(now), _dumps(dict(input)))
+
+    def handle_many(self, inputs: Iterable[Mapping[str, Any]],
+                    now: TimeLike = 0.0) -> list[Output]:
+        """Applies Rust ``Input`` dicts in order, all at ``now``, without holding the GIL, and
+        returns the outputs of all of them. The whole list is checked first: a malformed input
+        raises ``ConfigError`` and nothing is applied. The first input the operation refuses
+        stops the batch: the inputs before it stay applied, and the exception raised has
+        ``index`` (the refused input's position) and ``outputs`` (what the applied ones
+        produced)."""
+        return _call(self._o.handle_many, to_millis(now), _dumps([dict(i) for i in inputs]))
+
+    def router_event(self, event: Mapping[str, Any], now: TimeLike = 0.0) -> list[Output]:
+        """Applies a router event in the Rust ``Event`` JSON form (``{"type": "transfer",
+        ...}``); a task that arrives this way skips the workflows (use :meth:`request`)."""
+        return self.handle({"input": "router", "event": dict(event)}, now)
+
+    # conversations (the bot front line)
+    def open(self, conversation: int, tenant: str, now: TimeLike = 0.0) -> list[Output]:
+        """A customer starts a conversation; the bot has it. Its hand-over tasks get router
+        ids ``conversation << 8 | n``."""
+        return self.handle({"input": "open", "conversation": _id(conversation, "conversation"),
+                            "tenant": self.tenant(tenant)}, now)
+
+    def signal(self, conversation: int, signal: Mapping[str, Any],
+               now: TimeLike = 0.0) -> list[Output]:
+        """Feeds a conversation any signal (the Rust ``Signal`` as a dict, e.g. ``{"type":
+        "human_released"}`` or ``{"type": "hand_back_accepted"}``). ``queued`` and
+        ``assigned`` are the operation's own and raise ``SwitchboardError``."""
+        return self.handle({"input": "signal", "conversation": _id(conversation, "conversation"),
+                            "signal": dict(signal)}, now)
+
+    def turn(self, conversation: int, text: str | None, now: TimeLike = 0.0, *,
+             speaker: str = "customer",
+             evidence: Iterable[Mapping[str, Any]] | None = None) -> list[Output]:
+        """A customer, bot or human turn: scanned by the guardrail, scored by the escalation
+        policy, and carried out (a hand-over becomes a router task and its offers)."""
+        return self.signal(conversation, {"type": "turn", "speaker": speaker, "text": text,
+                                          "evidence": list(evidence or ())}, now)
+
+    def close(self, conversation: int, now: TimeLike = 0.0) -> list[Output]:
+        """The conversation ended: counted in the ledger's AI outcomes (a ``closed`` output);
+        a request still waiting for it is cancelled."""
+        return self.handle({"input": "close",
+                            "conversation": _id(conversation, "conversation")}, now)
+
+    # requests and the router
+    def request(self, task: Task | Mapping[str, Any], now: TimeLike = 0.0, *,
+                workflow: str | None = None,
+                attrs: Mapping[str, AttrValue] | None = None) -> list[Output]:
+        """A human request not from a bot conversation, through its tenant's workflow for the
+        task type ``workflow`` when given (needs a routing policy), else straight to the
+        router. ``task`` is a :class:`Task` or a raw Rust ``TaskSpec`` dict."""
+        spec = task._spec(self) if isinstance(task, Task) else dict(task)  # type: ignore[arg-type]
+        return self.handle({"input": "request", "spec": spec, "workflow": workflow,
+                            "attrs": dict(attrs or {})}, now)
+
+    def add_agent(self, agent: Agent, now: TimeLike = 0.0) -> list[Output]:
+        """Registers an agent (recorded by the ledger for occupancy)."""
+        spec = agent._spec(self)  # type: ignore[arg-type]
+        return self.router_event({"type": "add_agent", **spec}, now)
+
+    def update_agent(self, agent: Agent, now: TimeLike = 0.0) -> list[Output]:
+        """Replaces an agent's skills, tags, certifications, capacity and state."""
+        spec = agent._spec(self)  # type: ignore[arg-type]
+        return self.router_event({"type": "update_agent", **spec}, now)
+
+    def remove_agent(self, agent: int, now: TimeLike = 0.0) -> list[Output]:
+        """Removes an agent; its outstanding offers are rescinded."""
+        return self.router_event({"type": "remove_agent", "agent": _id(agent, "agent")}, now)
+
+    def set_agent_state(self, agent: int, state: str, now: TimeLike = 0.0) -> list[Output]:
+        """Sets ``"offline"``, ``"available"``, ``"away"`` or ``"wrap_up"``."""
+        return self.router_event({"type": "set_agent_state", "agent": _id(agent, "agent"),
+                                  "state": state}, now)
+
+    def accept(self, offer: int, agent: int, now: TimeLike = 0.0) -> list[Output]:
+        """The agent accepts the offer: the task is assigned (and a conversation's owner
+        becomes the human)."""
+        return self.router_event({"type": "accept", "offer": _id(offer, "offer"),
+                                  "agent": _id(agent, "agent")}, now)
+
+    def reject(self, offer: int, agent: int, now: TimeLike = 0.0) -> list[Output]:
+        """The agent declines the offer: the task is re-offered or queued."""
+        return self.router_event({"type": "reject", "offer": _id(offer, "offer"),
+                                  "agent": _id(agent, "agent")}, now)
+
+    def complete(self, task: int, now: TimeLike = 0.0) -> list[Output]:
+        """The assigned task is done; a conversation's human stretch ends (the bot may get it
+        back: a ``hand_back`` output)."""
+        return self.router_event({"type": "complete", "task": _id(task, "task")}, now)
+
+    def finish_wrap_up(self, task: int, now: TimeLike = 0.0) -> list[Output]:
+        """Ends a task's wrap-up early."""
+        return self.router_event({"type": "finish_wrap_up", "task": _id(task, "task")}, now)
+
+    def cancel(self, task: int, now: TimeLike = 0.0) -> list[Output]:
+        """The host withdraws a task."""
+        return self.router_event({"type": "cancel", "task": _id(task, "task")}, now)
+
+    def abandon(self, task: int, now: TimeLike = 0.0) -> list[Output]:
+        """The customer left."""
+        return self.router_event({"type": "abandon", "task": _id(task, "task")}, now)
+
+    def outcome(self, task: int, now: TimeLike = 0.0, *, csat: float | None = None,
+                converted: bool | None = None) -> list[Output]:
+        """What a served task achieved (CSAT, conversion), for the ledger."""
+        return self.handle({"input": "outcome", "task": _id(task, "task"),
+                            "outcome": {"csat": csat, "converted": converted}}, now)
+
+    def swap_policy(self, policy: "PolicySet | PolicyLike", now: TimeLike = 0.0) -> list[Output]:
+        """Swaps the routing policy at run time (names, shares, workflows) without losing a
+        task. Raises ``ConfigError`` (nothing changed) for a policy that does not validate or
+        whose workflows do not compile, ``SwitchboardError`` when the operation was built
+        without a routing policy."""
+        return self.handle({"input": "swap_policy", "policy": _policy_doc(policy)}, now)
+
+    # timers
+    def tick(self, now: TimeLike) -> list[Output]:
+        """Fires every timer due by ``now``: offers and waits, workflow steps and exception
+        rules, conversation timers."""
+        return _call(self._o.handle_timeout, to_millis(now))
+
+    handle_timeout = tick
+
+    def poll_timeout(self) -> float | None:
+        """When (seconds) to call :meth:`tick` next, or ``None``."""
+        return _secs(self._o.poll_timeout())
+
+    # inspection
+    @property
+    def now(self) -> float:
+        """The time of the last input, seconds."""
+        return self._o.now() / 1000.0
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The ``OperationConfig`` in force (with the policy last swapped in)."""
+        return json.loads(self._o.config())
+
+    @property
+    def counters(self) -> dict[str, int]:
+        """The router's lifetime counters."""
+        return json.loads(self._o.counters())
+
+    @property
+    def metrics(self) -> dict[str, Any] | None:
+        """The escalation engine's counters (escalations by layer, hand-backs, contained...),
+        or ``None`` without a bot front line."""
+        s = self._o.escalation_metrics()
+        return None if s is None else json.loads(s)
+
+    def snapshot(self, now: TimeLike) -> dict[str, Any]:
+        """The router's queues and agents at ``now`` (the Rust ``Snapshot``)."""
+        return json.loads(self._o.snapshot(to_millis(now)))
+
+    def conversation(self, conversation: int) -> dict[str, Any] | None:
+        """An open conversation's state (the Rust ``Conversation``: ``owner``...), or
+        ``None``."""
+        s = self._o.conversation(_id(conversation, "conversation"))
+        return None if s is None else json.loads(s)
+
+    def owner(self, conversation: int) -> str | None:
+        """Who has an open conversation: ``"bot"``, ``"pending_human"`` or ``"human"``..., or
+        ``None``."""
+        c = self.conversation(conversation)
+        return None if c is None else c["owner"]["owner"]
+
+    def link(self, task: int) -> int | None:
+        """The conversation a router task serves, or ``None``."""
+        return self._o.link(_id(task, "task"))
+
+    def task_state(self, task: int) -> str | None:
+        """The router's state of a live task (``"waiting"``, ``"offered"``...), or ``None``."""
+        return self._o.task_state(_id(task, "task"))
+
+    def ledger_report(self, now: TimeLike) -> dict[str, Any]:
+        """The ledger's report at ``now`` (the Rust ``LedgerReport``)."""
+        return json.loads(self._o.ledger_report(to_millis(now)))
+
+    # persistence
+    def export_state(self) -> str:
+        """Every engine's state and the configuration as a JSON string (the Rust
+        ``OperationState``), for :meth:`from_state`."""
+        return self._o.export_state()
+
+    @classmethod
+    def from_state(cls, state: str | Mapping[str, Any]) -> "Operation":
+        """Restores :meth:`export_state` output; applying the inputs that followed gives the
+        same state as applying every input from the start."""
+        text = state if isinstance(state, str) else _dumps(state)
+        return cls(_native_op=_native.NativeOperation.from_state(text))
+
+
 # ----------------------------------------------------------------------------- simulation
 
 

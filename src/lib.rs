@@ -1,11 +1,70 @@
 //! # switchboard
 //!
-//! The routing core of an "AI + elastic human cloud" customer-service operation: it decides **who
-//! serves which conversation, and in what order**. It is a pure, deterministic state machine in the
-//! sans-I/O style: you feed it events with the current time, it hands back effects (offer this task
-//! to that agent, rescind that offer, the task timed out…). No I/O, no clock, no threads.
+//! The brain of an "AI + elastic human cloud" customer-service operation: it decides **who
+//! serves which conversation, in what order, and when the bot must hand a conversation to a
+//! human**. Everything is a pure, deterministic state machine in the sans-I/O style: you feed it
+//! inputs with the current time, it hands back outputs (offer this task to that agent, tell the
+//! customer a person will join, mask that reply, call more agents in…). No I/O, no clock, no
+//! threads.
 //!
-//! ## Tutorial
+//! ## The operation in one engine
+//!
+//! [`Operation`](operation::Operation) composes the engines a host needs — the bot front line
+//! (guardrail → [`escalation`]), the [`workflow`]s, the [`Router`] and the [`ledger`] — behind one
+//! input type and one output type, with merged timers and one journal. This is where to start:
+//!
+//! ```
+//! use switchboard::*;
+//! use switchboard::escalation::{ConversationId, Signal, Turn};
+//! use switchboard::operation::{Input, Operation, OperationConfig, Output};
+//!
+//! let mut op = Operation::new(OperationConfig::with_bots(RouterConfig::default()))?;
+//! let acme = op.router_mut().catalog_mut().tenant("acme-fashion");
+//! op.handle(Time::ZERO, Event::AddAgent(AgentSpec::new(AgentId(1))
+//!     .capacity(Channel::Chat, 3).state(AgentState::Available)).into())?;
+//!
+//! // The bot has the customer; "a real person" is a hard trigger: a hand-over, then an offer.
+//! op.handle(Time::from_secs(1), Input::Open { conversation: ConversationId(7), tenant: acme })?;
+//! op.handle(Time::from_secs(3), Input::Signal { conversation: ConversationId(7),
+//!     signal: Signal::Turn(Turn::customer("I want to talk to a real person")) })?;
+//! let outputs: Vec<Output> = op.drain_outputs().collect();
+//! assert!(outputs.iter().any(|o| matches!(o, Output::Handover { .. })));
+//! assert!(outputs.iter().any(|o| matches!(o.as_router(), Some(Effect::Offer { .. }))));
+//! // Timers of every engine, merged: call op.handle_timeout(t) at op.poll_timeout().
+//! assert!(op.poll_timeout().is_some());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! The [`Driver`] runs the same engine durably (persist before act, snapshots of every engine,
+//! recovery equal to replay). The guide `docs/OPERATION.md` gives the order inside, every input
+//! and output, and the table below says which part to take if you need only one engine.
+//!
+//! ## Which part do I need?
+//!
+//! | you want | use |
+//! |---|---|
+//! | bot first, escalation, workflows, routing, the guarantees ledger, durable | [`Driver`] over an [`Operation`](operation::Operation) |
+//! | the same, in memory or under your own storage | [`Operation`](operation::Operation) |
+//! | skill-based routing of tasks you create | [`Router`] (or a [`Driver`] opened with a [`RouterConfig`]) |
+//! | only the AI → human decision | [`EscalationEngine`] |
+//! | bullseye workflows over your own router | [`WorkflowEngine`](workflow::WorkflowEngine) and [`workflow::drive`] |
+//! | answer-rate / CSAT accounting | [`Ledger`](ledger::Ledger) |
+//! | a sales day before it happens, staffing | `sim` (feature `sim`), [`staffing`] |
+//!
+//! ## Crate features
+//!
+//! | feature | adds |
+//! |---|---|
+//! | `sqlite` (default) | `SqliteStorage`, the durable embedded store |
+//! | `toml` (default) | TOML policy files, scenarios and configurations (JSON is always there) |
+//! | `sim` (default) | the simulator and staffing plan verification (`rand`, `rand_distr`) |
+//! | `charts`, `cli` | charts of simulation runs; the `switchboard` command-line tool |
+//! | `full` | all of the above |
+//! | `python` | the Python bindings (built with maturin) |
+//!
+//! With `default-features = false` the crate is the pure core: no SQLite, TOML or distributions.
+//!
+//! ## Tutorial: the router alone
 //!
 //! Create a router, intern the names you will use, and register agents:
 //!
@@ -74,6 +133,7 @@
 //!
 //! | subsystem | concept | module |
 //! |---|---|---|
+//! | [`operation`]: the composed engine | one input and one output type, the order inside, one journal | [`operation`]: [`Operation`](operation::Operation), [`Input`](operation::Input), [`Output`](operation::Output), [`OperationState`](operation::OperationState) |
 //! | [`routing`]: the pure state machine | [`Agent`](agent) | [`agent`]: [`AgentSpec`], [`AgentState`], [`AgentId`] |
 //! | | [`Task`](task) | [`task`]: [`TaskSpec`], [`Requirements`], [`Preferences`], [`CustomerProfile`] |
 //! | | Skill / level, Tag, Tenant | [`skill`], [`tag`], [`tenant`], interned by [`catalog`] |
@@ -98,10 +158,11 @@
 //!
 //! ## Durable operation
 //!
-//! The [`Driver`] wraps the pure router for hosts that want batteries included: it journals every
-//! accepted event through a [`Storage`] *before* delivering the effects through a [`Transport`],
-//! snapshots periodically, and on restart recovers from snapshot + journal, expires the offers
-//! that ran out while it was down and re-delivers the ones still outstanding.
+//! The [`Driver`] wraps the composed operation for hosts that want batteries included: it
+//! journals every accepted input through a [`Storage`] *before* delivering the outputs through a
+//! [`Transport`], snapshots every engine periodically, and on restart recovers from snapshot +
+//! journal, fires what ran out while it was down (offers, workflow steps, conversation timers)
+//! and re-delivers the offers still outstanding.
 //!
 //! ## Guarantees
 //!
@@ -180,3 +241,15 @@ pub use task::{
 pub use tenant::{TenantId, TenantShare};
 pub use time::Time;
 pub use transport::{ChannelTransport, Transport, VecTransport};
+
+/// The README and the guides in `docs/`, whose Rust code blocks compile (and run, unless marked
+/// `no_run` or `ignore`) as doctests.
+#[cfg(doctest)]
+mod doc_files {
+    #[doc = include_str!("../README.md")]
+    struct Readme;
+    #[doc = include_str!("../docs/INTEGRATION.md")]
+    struct Integration;
+    #[doc = include_str!("../docs/WORKFLOWS.md")]
+    struct Workflows;
+}

@@ -989,7 +989,7 @@ fn operation_err(py: Python<'_>, e: &OperationError, loading: bool) -> PyErr {
 /// the JSON of `operation::Input` / `operation::Output` (tagged `"input"` / `"output"`).
 #[pyclass(module = "switchboard._native", name = "NativeOperation")]
 struct NativeOperation {
-    inner: Operation<DefaultPolicy>,
+    inner: Operation<DefaultScoring>,
 }
 
 impl NativeOperation {
@@ -1015,8 +1015,8 @@ impl NativeOperation {
         let state: OperationState = py
             .detach(|| serde_json::from_str(state_json))
             .map_err(|e| raise(py, "ConfigError", format!("invalid operation state: {e}")))?;
-        let inner =
-            Operation::from_state(state, DefaultPolicy).map_err(|e| operation_err(py, &e, true))?;
+        let inner = Operation::from_state(state, DefaultScoring)
+            .map_err(|e| operation_err(py, &e, true))?;
         Ok(NativeOperation { inner })
     }
 

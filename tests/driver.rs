@@ -902,7 +902,15 @@ fn sqlite_foreign_schema_version_is_refused() {
             "{msg}"
         );
         assert!(msg.contains("version 99"), "{msg}");
-        assert!(msg.contains("this build reads version 1"), "{msg}");
+        let want = match part {
+            SchemaPart::Journal => JOURNAL_VERSION,
+            SchemaPart::State => switchboard::operation::OPERATION_STATE_VERSION,
+            _ => 1,
+        };
+        assert!(
+            msg.contains(&format!("this build reads version {want}")),
+            "{msg}"
+        );
     }
 }
 
@@ -914,7 +922,7 @@ fn sqlite_foreign_record_version_is_refused_even_at_the_tail() {
     drop(storage);
     // A record written by a future build: version 2 in the header, valid otherwise.
     let mut bytes = sqlite_bytes(&b.path(), seq);
-    bytes[0..4].copy_from_slice(&2u32.to_le_bytes());
+    bytes[0..4].copy_from_slice(&(JOURNAL_VERSION + 1).to_le_bytes());
     sqlite_put(&b.path(), seq, &bytes);
     let err = Driver::open(
         config(),
@@ -930,9 +938,9 @@ fn sqlite_foreign_record_version_is_refused_even_at_the_tail() {
             err,
             DriverError::Storage(SqliteError::Version {
                 part: SchemaPart::Journal,
-                found: 2,
-                expected: 1
-            })
+                found,
+                expected: JOURNAL_VERSION
+            }) if found == i64::from(JOURNAL_VERSION + 1)
         ),
         "{err}"
     );
@@ -942,18 +950,19 @@ fn sqlite_foreign_record_version_is_refused_even_at_the_tail() {
 fn memory_foreign_record_version_is_refused() {
     let clock = ManualClock::new(Time::from_secs(1_000));
     let (mut storage, _, _) = with_last_event(&mut Mem, &clock);
-    storage.records.last_mut().unwrap().1[0..4].copy_from_slice(&2u32.to_le_bytes());
+    storage.records.last_mut().unwrap().1[0..4]
+        .copy_from_slice(&(JOURNAL_VERSION + 1).to_le_bytes());
     let err = storage.load().unwrap_err();
     assert!(
         matches!(
             err,
             MemoryStorageError::Damaged {
                 error: RecordError::Version {
-                    found: 2,
-                    expected: 1
+                    found,
+                    expected: JOURNAL_VERSION
                 },
                 ..
-            }
+            } if found == JOURNAL_VERSION + 1
         ),
         "{err}"
     );

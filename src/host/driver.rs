@@ -128,6 +128,9 @@ impl Default for DriverOptions {
 ///     VecTransport::default(), clock.clone(), DriverOptions::default())?;
 /// let brand = driver.intern_tenant("acme")?;
 /// driver.submit(vec![
+///     // A human is registered (away for now), so the hand-over waits for one.
+///     Event::AddAgent(AgentSpec::new(AgentId(1)).capacity(Channel::Chat, 1)
+///         .state(AgentState::Away)).into(),
 ///     Input::Open { conversation: ConversationId(9), tenant: brand },
 ///     Input::Signal { conversation: ConversationId(9),
 ///         signal: Signal::Turn(Turn::customer("转人工")) },

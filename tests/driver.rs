@@ -1027,3 +1027,41 @@ fn sqlite_synchronous_normal_works_the_same() {
     b.options = SqliteOptions::default().synchronous(sqlite::Synchronous::Normal);
     recovery_replays_to_equal_state(b, 2);
 }
+
+/// Regression: the count of records since the snapshot restarted at 0 after every recovery, so a
+/// service restarting before `snapshot_every` new records never snapshotted and its replay grew
+/// without bound.
+#[test]
+fn restarts_do_not_postpone_compaction() {
+    let clock = ManualClock::new(Time::from_secs(1_000));
+    let options = DriverOptions { snapshot_every: 10 };
+    let mut storage = MemoryStorage {
+        compact: true,
+        ..MemoryStorage::default()
+    };
+    let mut longest = 0;
+    for restart in 0..12u64 {
+        let (mut d, report) = Driver::open(
+            config(),
+            DefaultScoring,
+            storage,
+            VecTransport::default(),
+            clock.clone(),
+            options,
+        )
+        .unwrap();
+        longest = longest.max(report.replayed);
+        let brand = d.intern_tenant("acme").unwrap();
+        // Fewer new records than `snapshot_every` per run.
+        for i in 0..4 {
+            clock.advance_millis(10);
+            let id = TaskId(restart * 10 + i + 1);
+            all_ok(
+                &d.submit(vec![Event::Arrive(TaskSpec::new(id, brand, Channel::Chat))])
+                    .unwrap(),
+            );
+        }
+        storage = d.into_parts().0;
+    }
+    assert!(longest <= 10 + 5, "a recovery replayed {longest} records");
+}

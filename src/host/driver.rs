@@ -213,7 +213,9 @@ impl<S: Storage, T: Transport, C: Clock, P: Scoring + Clone> Driver<S, T, C, P> 
             clock,
             options,
             seq,
-            since_snapshot: 0,
+            // The records replayed since the snapshot count towards the next one: a service
+            // that restarts before `snapshot_every` new records still compacts eventually.
+            since_snapshot: report.replayed,
             poisoned: false,
         };
         let expired_before = driver.op.router().counters().expired;

@@ -429,6 +429,13 @@ impl<P: Policy> Operation<P> {
     pub fn ledger(&self) -> &Ledger {
         &self.ledger
     }
+    /// The ledger, mutably — for what the host records itself, outside the inputs: AI
+    /// conversations of channels the bot front line does not play, presence the router does
+    /// not see (an agent `Away` for routing, so work in hand finishes, but off shift for
+    /// occupancy). This bypasses the journal: a replay does not see it.
+    pub fn ledger_mut(&mut self) -> &mut Ledger {
+        &mut self.ledger
+    }
     /// The time of the last input.
     #[must_use]
     pub fn now(&self) -> Time {

@@ -255,6 +255,18 @@ pub struct OperationState {
     pub links: Vec<(TaskId, Link)>,
     /// Live tasks' brand, creation and SLA (for the load view).
     live: Vec<(TaskId, Live)>,
+    /// Hand-over contexts of open conversations ([`Input::HandoverContext`]).
+    #[serde(default)]
+    contexts: Vec<(ConversationId, HandoverContext)>,
+}
+
+/// What the host told about a conversation's customer for its hand-overs
+/// ([`Input::HandoverContext`]).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+struct HandoverContext {
+    workflow: Option<String>,
+    attrs: BTreeMap<String, AttrValue>,
+    sla_ms: Option<u64>,
 }
 
 type Bots = EscalationEngine<ObservedLoad, (), BuiltinClassifier>;
@@ -272,6 +284,8 @@ pub struct Operation<P: Policy = DefaultPolicy> {
     live: FxHashMap<TaskId, Live>,
     /// Tasks the escalation engine withdrew (not reported back to it as failures).
     withdrawn: BTreeSet<TaskId>,
+    /// Hand-over contexts of open conversations.
+    contexts: BTreeMap<ConversationId, HandoverContext>,
     outputs: VecDeque<Output>,
 }
 
@@ -315,6 +329,7 @@ impl<P: Policy + Clone> Operation<P> {
             flows,
             bots,
             links: BTreeMap::new(),
+            contexts: BTreeMap::new(),
             live: FxHashMap::default(),
             withdrawn: BTreeSet::new(),
             outputs: VecDeque::new(),
@@ -365,6 +380,7 @@ impl<P: Policy + Clone> Operation<P> {
             bots,
             ledger: state.ledger,
             links: state.links.into_iter().collect(),
+            contexts: state.contexts.into_iter().collect(),
             live: state.live.into_iter().collect(),
             withdrawn: BTreeSet::new(),
             outputs: VecDeque::new(),
@@ -529,6 +545,7 @@ impl<P: Policy> Operation<P> {
                 let conv = b.close(conversation)?;
                 self.now = now;
                 self.ledger.conversation_closed(&conv);
+                self.contexts.remove(&conversation);
                 let outcome = crate::ledger::AiOutcome::of(&conv);
                 // A request still waiting for this conversation is withdrawn.
                 let tasks: Vec<TaskId> = self
@@ -545,6 +562,28 @@ impl<P: Policy> Operation<P> {
                     conversation,
                     outcome,
                 });
+            }
+            Input::HandoverContext {
+                conversation,
+                workflow,
+                attrs,
+                sla_ms,
+            } => {
+                let b = self.bots.as_ref().ok_or(OperationError::NoBots)?;
+                if b.conversation(conversation).is_none() {
+                    return Err(EscalationError::UnknownConversation(conversation).into());
+                }
+                if workflow.is_some() && self.flows.is_none() {
+                    return Err(OperationError::NoWorkflows);
+                }
+                self.contexts.insert(
+                    conversation,
+                    HandoverContext {
+                        workflow,
+                        attrs,
+                        sla_ms,
+                    },
+                );
             }
             Input::Outcome { task, outcome } => self.ledger.outcome(task, outcome),
             Input::SwapPolicy { policy } => self.swap_policy(now, *policy)?,
@@ -575,6 +614,11 @@ impl<P: Policy> Operation<P> {
             ledger: self.ledger.clone(),
             links: self.links.iter().map(|(t, l)| (*t, *l)).collect(),
             live,
+            contexts: self
+                .contexts
+                .iter()
+                .map(|(c, x)| (*c, x.clone()))
+                .collect(),
         }
     }
 
@@ -743,26 +787,28 @@ impl<P: Policy> Operation<P> {
         }
         for e in d.effects {
             match e {
-                Directive::Route(h) => {
+                Directive::Route(mut h) => {
                     let task = h.task.id;
+                    let context = self.contexts.get(&conversation);
+                    if let Some(sla) = context.and_then(|c| c.sla_ms) {
+                        h.task.sla_ms = Some(sla);
+                    }
+                    let attrs = context.map(|c| c.attrs.clone()).unwrap_or_default();
+                    let wf = context
+                        .and_then(|c| c.workflow.clone())
+                        .unwrap_or_else(|| self.config.handover_workflow.clone());
                     let spec = h.task.clone();
                     let tenant_name = self
                         .router
                         .catalog()
                         .tenant_name(spec.tenant)
                         .map(str::to_owned);
-                    let wf = self.config.handover_workflow.clone();
                     let through_flow = match (&self.flows, tenant_name) {
                         (Some(f), Some(t)) => f.workflows().get(&t, &wf).is_some(),
                         _ => false,
                     };
                     let entered = self
-                        .enter(
-                            now,
-                            spec,
-                            through_flow.then_some(wf.as_str()),
-                            BTreeMap::new(),
-                        )
+                        .enter(now, spec, through_flow.then_some(wf.as_str()), attrs)
                         .is_ok();
                     let signal = if entered {
                         self.links.insert(task, Link { conversation });

@@ -816,6 +816,24 @@ impl<'a> Sim<'a> {
         if !self.streams[i].tiers.is_empty() {
             spec.customer.value_tier = self.draw_tier(i);
         }
+        let (workflow, attrs) = self.draw_workflow(i);
+        self.input(
+            t,
+            Input::Request {
+                spec,
+                workflow,
+                attrs,
+            },
+        )?;
+        if let Some(p) = patience {
+            self.push(t.saturating_add(p), Kind::Abandon(id));
+        }
+        Ok(())
+    }
+
+    /// The task type whose workflow routes stream `i`'s requests (with a policy) and their
+    /// attributes, drawn.
+    fn draw_workflow(&mut self, i: usize) -> (Option<String>, BTreeMap<String, AttrValue>) {
         let mut attrs = BTreeMap::new();
         let workflow = match (&self.streams[i].workflow, self.op.workflows()) {
             (Some(w), Some(_)) => {
@@ -833,18 +851,7 @@ impl<'a> Sim<'a> {
             }
             _ => None,
         };
-        self.input(
-            t,
-            Input::Request {
-                spec,
-                workflow,
-                attrs,
-            },
-        )?;
-        if let Some(p) = patience {
-            self.push(t.saturating_add(p), Kind::Abandon(id));
-        }
-        Ok(())
+        (workflow, attrs)
     }
 
     /// The engine routed conversation `c` to a human as router task `task`: book it like a
@@ -912,11 +919,23 @@ impl<'a> Sim<'a> {
         if self.op.escalation().is_none() {
             return Ok(());
         }
+        let conversation = ConversationId(CONV_BASE + u64::from(c));
         self.input(
             t,
             Input::Open {
-                conversation: ConversationId(CONV_BASE + u64::from(c)),
+                conversation,
                 tenant: self.streams[i].tenant,
+            },
+        )?;
+        // Its hand-overs are requests of its stream: that workflow, attributes and SLA.
+        let (workflow, attrs) = self.draw_workflow(i);
+        self.input(
+            t,
+            Input::HandoverContext {
+                conversation,
+                workflow,
+                attrs,
+                sla_ms: Some(secs_to_ms(self.sc.traffic[i].sla_secs)),
             },
         )?;
         self.turn(t, c)

@@ -1157,7 +1157,7 @@ impl<'a> Sim<'a> {
     }
 
     /// Books one router effect: offers are answered after the accept delay, assignments
-    /// complete after the service time, and a conversation whose request ended unserved closes.
+    /// complete after the service time, and a conversation whose customer abandoned closes.
     fn effect(&mut self, t: u64, e: &Effect) {
         match *e {
             Effect::Offer { offer, task, agent, .. } => {
@@ -1189,8 +1189,15 @@ impl<'a> Sim<'a> {
                     self.waiting[ti] -= 1;
                     let conv = ts.conv;
                     if conv != NONE {
-                        self.convs[conv as usize].task = NONE;
-                        self.close_later(conv);
+                        let cv = &mut self.convs[conv as usize];
+                        if cv.task as usize == ix {
+                            cv.task = NONE;
+                        }
+                        // The customer who gave up leaves the conversation. A request cancelled
+                        // or timed out otherwise is the engine's to retry or call back.
+                        if matches!(e, Effect::Abandoned { .. }) {
+                            self.close_later(conv);
+                        }
                     }
                 }
             }

@@ -1,8 +1,10 @@
-//! A discrete-event simulator that drives the real [`Router`].
+//! A discrete-event simulator that drives the composed engine, one [`Operation`].
 //!
 //! It is not a model of the router: every arrival, acceptance, completion, abandonment and shift
-//! change is a call on a real [`Router`], and every effect it emits goes through a real
-//! [`Ledger`]. What is synthetic is the world around it:
+//! change — and every bot conversation's opening, turn and close — is an [`Input`] to a real
+//! [`Operation`] (escalation with its guardrail → workflows → [`Router`](crate::Router) →
+//! [`Ledger`]), the production code path; the simulator books what its [`Output`]s say, and the
+//! report is built from the operation's ledger. What is synthetic is the world around it:
 //!
 //! * **arrivals**: a Poisson process per [`Stream`] whose rate is `per_hour × profile(t)`,
 //!   piecewise constant per simulated minute (exact sampling, no thinning);
@@ -17,19 +19,22 @@
 //!   work in hand finishes) and take staggered **breaks**;
 //! * **outcomes**: satisfaction falls with the wait; outreach tasks convert with a probability.
 //!
-//! Two optional layers run the library's own engines too:
+//! Two optional layers of the operation come into play:
 //!
 //! * **workflows**: with a [`policy`](Scenario::policy), a stream with a
 //!   [`workflow`](Stream::workflow) hands its tasks to a real
-//!   [`WorkflowEngine`]: bullseye steps widen the target as the task ages, exception rules
-//!   raise priority, overflow to another brand's pool, send to a bot or withdraw for a call back,
-//!   and the policy's brand shares (reservations and caps) hold in the router;
+//!   [`WorkflowEngine`](crate::workflow::WorkflowEngine): bullseye steps widen the target as
+//!   the task ages, exception rules raise priority, overflow to another brand's pool, send to a
+//!   bot or withdraw for a call back, and the policy's brand shares (reservations and caps) hold
+//!   in the router;
 //! * **escalation**: with an [`escalation`](Scenario::escalation) policy, a stream with a
 //!   [`bot`](Stream::bot) model plays each conversation turn by turn through a real
-//!   [`EscalationEngine`]: sentiment drifts, the bot falls back, customers ask for a human (and
-//!   insist); the engine decides after every turn, sees the simulated pool's load (the observed
-//!   wait of each brand's human requests against its SLA) and holds soft escalations back at a
-//!   peak; an escalation becomes a router task with the hand-over's priority, and pending-human
+//!   [`EscalationEngine`](crate::escalation::EscalationEngine): sentiment drifts, the bot falls
+//!   back, customers ask for a human (and insist); the engine decides after every turn, sees the
+//!   simulated pool's load (the operation's [`ObservedLoad`](crate::operation::ObservedLoad): the
+//!   observed wait of each brand's human requests against their SLA) and holds soft escalations
+//!   back at a peak; an escalation becomes the hand-over's router task, routed through the stream's
+//!   workflow with its attributes and SLA ([`Input::HandoverContext`]), and pending-human
 //!   timeouts turn into call backs.
 //!
 //! Everything is seeded ([`Scenario::seed`], PCG-64) and deterministic: the same scenario gives

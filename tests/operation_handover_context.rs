@@ -31,8 +31,13 @@ fn operation() -> Operation {
             .capacity(Channel::Chat, 1)
             .tag(tag)
             .state(AgentState::Available);
-        op.handle(Time::ZERO, Input::Router { event: Event::AddAgent(spec) })
-            .expect("agent");
+        op.handle(
+            Time::ZERO,
+            Input::Router {
+                event: Event::AddAgent(spec),
+            },
+        )
+        .expect("agent");
     }
     op
 }
@@ -64,9 +69,16 @@ fn handover_takes_the_conversations_workflow_attributes_and_sla() {
     let mut op = operation();
     let acme = op.router().catalog().find_tenant("acme").expect("tenant");
     let c = ConversationId(1);
-    op.handle(Time::from_secs(1), Input::Open { conversation: c, tenant: acme })
-        .expect("open");
-    op.handle(Time::from_secs(1), context(1, "zh")).expect("context");
+    op.handle(
+        Time::from_secs(1),
+        Input::Open {
+            conversation: c,
+            tenant: acme,
+        },
+    )
+    .expect("open");
+    op.handle(Time::from_secs(1), context(1, "zh"))
+        .expect("context");
     let out = ask(&mut op, 2, 1);
     let task = out
         .iter()
@@ -100,10 +112,17 @@ fn an_abandoned_handover_is_cancelled_not_retried() {
     let mut op = operation();
     let acme = op.router().catalog().find_tenant("acme").expect("tenant");
     let c = ConversationId(2);
-    op.handle(Time::from_secs(1), Input::Open { conversation: c, tenant: acme })
-        .expect("open");
+    op.handle(
+        Time::from_secs(1),
+        Input::Open {
+            conversation: c,
+            tenant: acme,
+        },
+    )
+    .expect("open");
     // Nobody speaks Japanese: the hand-over waits.
-    op.handle(Time::from_secs(1), context(2, "ja")).expect("context");
+    op.handle(Time::from_secs(1), context(2, "ja"))
+        .expect("context");
     let out = ask(&mut op, 2, 2);
     let task = out
         .iter()

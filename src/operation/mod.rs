@@ -615,11 +615,7 @@ impl<P: Policy> Operation<P> {
             ledger: self.ledger.clone(),
             links: self.links.iter().map(|(t, l)| (*t, *l)).collect(),
             live,
-            contexts: self
-                .contexts
-                .iter()
-                .map(|(c, x)| (*c, x.clone()))
-                .collect(),
+            contexts: self.contexts.iter().map(|(c, x)| (*c, x.clone())).collect(),
         }
     }
 
@@ -632,7 +628,7 @@ impl<P: Policy> Operation<P> {
         };
         let presence = match &event {
             Event::AddAgent(spec) | Event::UpdateAgent(spec) => {
-                Some((spec.id, Some(spec.capacity.clone()), spec.state))
+                Some((spec.id, Some(spec.capacity), spec.state))
             }
             Event::SetAgentState { agent, state } => Some((*agent, None, *state)),
             Event::RemoveAgent { agent } => Some((*agent, None, crate::AgentState::Offline)),

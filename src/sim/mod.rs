@@ -70,9 +70,7 @@ pub use scenario::{
 };
 pub use verify::{CellCheck, Verdict, VerifiedPlan, VerifyRound, VerifySettings, verify_plan};
 
-use crate::escalation::{
-    Action, ConversationId, EscalationError, Evidence, Signal, Speaker, Turn,
-};
+use crate::escalation::{Action, ConversationId, EscalationError, Evidence, Signal, Speaker, Turn};
 use crate::expr::AttrValue;
 use crate::ledger::{AiOutcome, Ledger, Outcome};
 use crate::operation::{
@@ -434,6 +432,7 @@ impl<'a> Sim<'a> {
                 source,
             },
             OperationError::Escalation(e) => SimError::Scenario(format!("escalation: {e}")),
+            OperationError::Ledger(e) => SimError::Scenario(format!("ledger: {e}")),
             e => SimError::Scenario(format!("policy: {e}")),
         })?;
         let mut tenants: Vec<String> = sc.traffic.iter().map(|s| s.tenant.clone()).collect();
@@ -1165,11 +1164,11 @@ impl<'a> Sim<'a> {
     /// complete after the service time, and a conversation whose customer abandoned closes.
     fn effect(&mut self, t: u64, e: &Effect) {
         match *e {
-            Effect::Offer { offer, task, agent, .. } => {
-                if self.task_ix(task).is_some() {
-                    let d = self.accept.ms(&mut self.rng);
-                    self.push(t.saturating_add(d), Kind::Accept(offer.0, agent.0));
-                }
+            Effect::Offer {
+                offer, task, agent, ..
+            } if self.task_ix(task).is_some() => {
+                let d = self.accept.ms(&mut self.rng);
+                self.push(t.saturating_add(d), Kind::Accept(offer.0, agent.0));
             }
             Effect::Assigned { task, .. } => {
                 let Some(ix) = self.task_ix(task) else {
@@ -1398,9 +1397,11 @@ impl<'a> Sim<'a> {
         for cv in &self.convs {
             if cv.open && cv.counted {
                 let tenant = self.streams[cv.stream as usize].tenant;
-                self.op
-                    .ledger_mut()
-                    .ai_conversation(Time(cv.started), tenant, AiOutcome::Escalated);
+                self.op.ledger_mut().ai_conversation(
+                    Time(cv.started),
+                    tenant,
+                    AiOutcome::Escalated,
+                );
             }
         }
         // The router's tenant ids (a policy interns its own tenants first) → report rows.

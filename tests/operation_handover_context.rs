@@ -1,8 +1,8 @@
 //! `Input::HandoverContext`: a conversation's hand-overs go through the host's workflow with its
-//! attributes and SLA; an abandoned hand-over is not retried.
+//! attributes and SLA.
 
 use std::collections::BTreeMap;
-use switchboard::escalation::{Action, ConversationId, Signal, Turn};
+use switchboard::escalation::{ConversationId, Signal, Turn};
 use switchboard::expr::AttrValue;
 use switchboard::operation::{Input, Operation, OperationConfig, Output};
 use switchboard::policy::PolicySet;
@@ -105,52 +105,4 @@ fn handover_takes_the_conversations_workflow_attributes_and_sla() {
 fn context_needs_an_open_conversation() {
     let mut op = operation();
     assert!(op.handle(Time::from_secs(1), context(9, "zh")).is_err());
-}
-
-#[test]
-fn an_abandoned_handover_is_cancelled_not_retried() {
-    let mut op = operation();
-    let acme = op.router().catalog().find_tenant("acme").expect("tenant");
-    let c = ConversationId(2);
-    op.handle(
-        Time::from_secs(1),
-        Input::Open {
-            conversation: c,
-            tenant: acme,
-        },
-    )
-    .expect("open");
-    // Nobody speaks Japanese: the hand-over waits.
-    op.handle(Time::from_secs(1), context(2, "ja"))
-        .expect("context");
-    let out = ask(&mut op, 2, 2);
-    let task = out
-        .iter()
-        .find_map(|o| match o {
-            Output::Handover { task, .. } => Some(*task),
-            _ => None,
-        })
-        .expect("hand-over");
-    op.handle(
-        Time::from_secs(60),
-        Input::Router {
-            event: Event::Abandon { task },
-        },
-    )
-    .expect("abandon");
-    let out: Vec<Output> = op.drain_outputs().collect();
-    assert!(
-        out.iter().any(|o| matches!(
-            o,
-            Output::Decision {
-                action: Action::Cancelled,
-                ..
-            }
-        )),
-        "{out:?}"
-    );
-    assert!(
-        !out.iter().any(|o| matches!(o, Output::Handover { .. })),
-        "no retry: {out:?}"
-    );
 }

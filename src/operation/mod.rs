@@ -23,9 +23,8 @@
 //!    target, retarget on widening, cancel for a call-back rule) are applied to the router one
 //!    at a time, each decision reading the router as the previous command left it;
 //! 4. **router → ledger and back**: every router effect is recorded by the ledger and becomes
-//!    an output; an assignment, a completion, an abandonment or another unserved end of a
-//!    conversation's task is signalled back to the escalation engine (`Assigned`,
-//!    `HumanReleased`, `CustomerCancelled`, `TransferFailed`),
+//!    an output; an assignment, a completion or an unserved end of a conversation's task is
+//!    signalled back to the escalation engine (`Assigned`, `HumanReleased`, `TransferFailed`),
 //!    whose decisions go round again from step 2 until nothing is left to do;
 //! 5. the observed wait of every answered or abandoned request feeds the escalation engine's
 //!    view of load ([`ObservedLoad`]), so soft escalations hold back at a peak.
@@ -945,16 +944,12 @@ impl<P: Policy> Operation<P> {
                     Effect::Abandoned { task } | Effect::TimedOut { task } => {
                         self.observe_wait(now, *task);
                         if let Some(l) = self.links.remove(task) {
-                            // A customer who gave up waiting cancelled the transfer (nothing to
-                            // retry); a wait past its limit is a failed transfer.
-                            let signal = if matches!(effect, Effect::Abandoned { .. }) {
-                                Signal::CustomerCancelled
-                            } else {
+                            work.push((
+                                l.conversation,
                                 Signal::TransferFailed {
                                     reason: TransferFailure::TimedOut,
-                                }
-                            };
-                            work.push((l.conversation, signal));
+                                },
+                            ));
                         }
                         self.ended(*task);
                     }

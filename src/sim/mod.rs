@@ -85,7 +85,7 @@ use calendar::Calendar;
 use rand::{RngExt, SeedableRng};
 use rand_distr::{Distribution, Exp, LogNormal, StandardNormal};
 use rand_pcg::Pcg64Mcg;
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use thiserror::Error;
@@ -150,7 +150,9 @@ impl SimError {
 pub struct SimRun {
     /// The report.
     pub report: SimReport,
-    /// The ledger, for custom analyses.
+    /// The ledger, for custom analyses: the operation's, so it also holds the transfers the
+    /// escalation engine retried for customers who had just abandoned (withdrawn at once, as
+    /// `Cancelled`), which the report leaves out.
     pub ledger: Ledger,
 }
 
@@ -362,6 +364,9 @@ struct Sim<'a> {
     tasks: Vec<TaskSim>,
     /// Router ids of hand-over tasks → their index in `tasks`.
     handovers: FxHashMap<u64, u32>,
+    /// Hand-overs the engine retried for a conversation whose customer had just left (its
+    /// close withdraws them at once): in the ledger, not in the report.
+    ghosts: FxHashSet<TaskId>,
     convs: Vec<ConvSim>,
     agents: Vec<AgentSim>,
     streams: Vec<StreamRt>,
@@ -605,6 +610,7 @@ impl<'a> Sim<'a> {
             warm: secs_to_ms(sc.warmup_hours * 3600.0),
             tasks: Vec::new(),
             handovers: FxHashMap::default(),
+            ghosts: FxHashSet::default(),
             convs: Vec::new(),
             agents,
             streams,
@@ -863,7 +869,9 @@ impl<'a> Sim<'a> {
     fn handover(&mut self, t: u64, c: u32, task: TaskId) -> Result<(), SimError> {
         let cv = &self.convs[c as usize];
         if !cv.open || cv.closing {
-            // A retry for a conversation the simulator is closing: withdrawn by the close.
+            // The engine retries a transfer the customer abandoned (`TransferFailed`): the
+            // conversation's close withdraws it at once; not a request of the simulated world.
+            self.ghosts.insert(task);
             return Ok(());
         }
         let i = cv.stream as usize;
@@ -1422,6 +1430,7 @@ impl<'a> Sim<'a> {
             self.events,
             self.stale_answers,
             self.end,
+            &self.ghosts,
         );
         SimRun { report, ledger }
     }

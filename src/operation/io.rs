@@ -54,6 +54,25 @@ pub enum Input {
         /// The brand.
         tenant: TenantId,
     },
+    /// What the host knows about a conversation's customer, for the router tasks of its
+    /// hand-overs from now on (until it closes): the task type whose workflow routes them
+    /// (instead of [`handover_workflow`](super::OperationConfig::handover_workflow)), host
+    /// attributes for `task.…` in the workflow's targets (the customer's language…), and the
+    /// SLA (instead of the escalation policy's `routing.sla_ms`).
+    HandoverContext {
+        /// The conversation (open).
+        conversation: ConversationId,
+        /// The task type whose workflow routes its hand-overs (`None`: the operation's
+        /// `handover_workflow`).
+        #[serde(default)]
+        workflow: Option<String>,
+        /// Host attributes for `task.…` in target expressions.
+        #[serde(default)]
+        attrs: BTreeMap<String, AttrValue>,
+        /// The hand-over task's SLA, ms (`None`: the escalation policy's).
+        #[serde(default)]
+        sla_ms: Option<u64>,
+    },
     /// A customer, bot or human turn, evidence between turns, a classifier's answer, the
     /// customer cancelling a pending transfer, the human releasing the conversation, or the
     /// human's answer to a hand-back offer. `Queued` and `Assigned` are the composition's own

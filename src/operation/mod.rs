@@ -266,6 +266,18 @@ pub struct OperationState {
     pub links: Vec<(TaskId, Link)>,
     /// Live tasks' brand, creation and SLA (for the load view).
     live: Vec<(TaskId, Live)>,
+    /// Hand-over contexts of open conversations ([`Input::HandoverContext`]).
+    #[serde(default)]
+    contexts: Vec<(ConversationId, HandoverContext)>,
+}
+
+/// What the host told about a conversation's customer for its hand-overs
+/// ([`Input::HandoverContext`]).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+struct HandoverContext {
+    workflow: Option<String>,
+    attrs: BTreeMap<String, AttrValue>,
+    sla_ms: Option<u64>,
 }
 
 type Bots = EscalationEngine<ObservedLoad, (), BuiltinClassifier>;
@@ -283,6 +295,8 @@ pub struct Operation<P: Scoring = DefaultScoring> {
     live: FxHashMap<TaskId, Live>,
     /// Tasks the escalation engine withdrew (not reported back to it as failures).
     withdrawn: BTreeSet<TaskId>,
+    /// Hand-over contexts of open conversations.
+    contexts: BTreeMap<ConversationId, HandoverContext>,
     outputs: VecDeque<Output>,
 }
 
@@ -326,6 +340,7 @@ impl<P: Scoring + Clone> Operation<P> {
             flows,
             bots,
             links: BTreeMap::new(),
+            contexts: BTreeMap::new(),
             live: FxHashMap::default(),
             withdrawn: BTreeSet::new(),
             outputs: VecDeque::new(),
@@ -376,6 +391,7 @@ impl<P: Scoring + Clone> Operation<P> {
             bots,
             ledger: state.ledger,
             links: state.links.into_iter().collect(),
+            contexts: state.contexts.into_iter().collect(),
             live: state.live.into_iter().collect(),
             withdrawn: BTreeSet::new(),
             outputs: VecDeque::new(),
@@ -439,6 +455,13 @@ impl<P: Scoring> Operation<P> {
     #[must_use]
     pub fn ledger(&self) -> &Ledger {
         &self.ledger
+    }
+    /// The ledger, mutably — for what the host records itself, outside the inputs: AI
+    /// conversations of channels the bot front line does not play, presence the router does
+    /// not see (an agent `Away` for routing, so work in hand finishes, but off shift for
+    /// occupancy). This bypasses the journal: a replay does not see it.
+    pub fn ledger_mut(&mut self) -> &mut Ledger {
+        &mut self.ledger
     }
     /// The time of the last input.
     #[must_use]
@@ -534,6 +557,7 @@ impl<P: Scoring> Operation<P> {
                 let conv = b.close(conversation)?;
                 self.now = now;
                 self.ledger.conversation_closed(&conv);
+                self.contexts.remove(&conversation);
                 let outcome = crate::ledger::AiOutcome::of(&conv);
                 // A request still waiting for this conversation is withdrawn.
                 // Its hand-overs have ids `conversation << 8 | n` (the escalation engine's).
@@ -552,6 +576,28 @@ impl<P: Scoring> Operation<P> {
                     conversation,
                     outcome,
                 });
+            }
+            Input::HandoverContext {
+                conversation,
+                workflow,
+                attrs,
+                sla_ms,
+            } => {
+                let b = self.bots.as_ref().ok_or(OperationError::NoBots)?;
+                if b.conversation(conversation).is_none() {
+                    return Err(EscalationError::UnknownConversation(conversation).into());
+                }
+                if workflow.is_some() && self.flows.is_none() {
+                    return Err(OperationError::NoWorkflows);
+                }
+                self.contexts.insert(
+                    conversation,
+                    HandoverContext {
+                        workflow,
+                        attrs,
+                        sla_ms,
+                    },
+                );
             }
             Input::Outcome { task, outcome } => self.ledger.outcome(task, outcome),
             Input::SwapPolicy { policy } => self.swap_policy(now, *policy)?,
@@ -582,6 +628,7 @@ impl<P: Scoring> Operation<P> {
             ledger: self.ledger.clone(),
             links: self.links.iter().map(|(t, l)| (*t, *l)).collect(),
             live,
+            contexts: self.contexts.iter().map(|(c, x)| (*c, x.clone())).collect(),
         }
     }
 
@@ -755,23 +802,30 @@ impl<P: Scoring> Operation<P> {
         }
         for e in d.effects {
             match e {
-                Directive::Route(h) => {
+                Directive::Route(mut h) => {
                     let task = h.task.id;
+                    let context = self.contexts.get(&conversation);
+                    if let Some(sla) = context.and_then(|c| c.sla_ms) {
+                        h.task.sla_ms = Some(sla);
+                    }
+                    let attrs = context.map(|c| c.attrs.clone()).unwrap_or_default();
+                    // The conversation's own hand-over workflow, or the configuration's.
+                    let own_wf: Option<String> = context.and_then(|c| c.workflow.clone());
                     let spec = h.task.clone();
+                    let wf_name = own_wf
+                        .as_deref()
+                        .unwrap_or(self.config.handover_workflow.as_str());
                     let through_flow =
                         match (&self.flows, self.router.catalog().tenant_name(spec.tenant)) {
-                            (Some(f), Some(t)) => f
-                                .workflows()
-                                .get(t, &self.config.handover_workflow)
-                                .is_some(),
+                            (Some(f), Some(t)) => f.workflows().get(t, wf_name).is_some(),
                             _ => false,
                         };
-                    let via = if through_flow {
-                        Via::Handover
-                    } else {
-                        Via::Router
+                    let via = match (through_flow, own_wf.as_deref()) {
+                        (false, _) => Via::Router,
+                        (true, Some(w)) => Via::Workflow(w),
+                        (true, None) => Via::Handover,
                     };
-                    let entered = self.enter(now, spec, via, BTreeMap::new()).is_ok();
+                    let entered = self.enter(now, spec, via, attrs).is_ok();
                     let signal = if entered {
                         self.links.insert(task, Link { conversation });
                         self.outputs.push_back(Output::Handover {

@@ -1,8 +1,10 @@
-//! A discrete-event simulator that drives the real [`Router`].
+//! A discrete-event simulator that drives the composed engine, one [`Operation`].
 //!
 //! It is not a model of the router: every arrival, acceptance, completion, abandonment and shift
-//! change is a call on a real [`Router`], and every effect it emits goes through a real
-//! [`Ledger`]. What is synthetic is the world around it:
+//! change — and every bot conversation's opening, turn and close — is an [`Input`] to a real
+//! [`Operation`] (escalation with its guardrail → workflows → [`Router`](crate::Router) →
+//! [`Ledger`]), the production code path; the simulator books what its [`Output`]s say, and the
+//! report is built from the operation's ledger. What is synthetic is the world around it:
 //!
 //! * **arrivals**: a Poisson process per [`Stream`] whose rate is `per_hour × profile(t)`,
 //!   piecewise constant per simulated minute (exact sampling, no thinning);
@@ -17,19 +19,22 @@
 //!   work in hand finishes) and take staggered **breaks**;
 //! * **outcomes**: satisfaction falls with the wait; outreach tasks convert with a probability.
 //!
-//! Two optional layers run the library's own engines too:
+//! Two optional layers of the operation come into play:
 //!
 //! * **workflows**: with a [`policy`](Scenario::policy), a stream with a
 //!   [`workflow`](Stream::workflow) hands its tasks to a real
-//!   [`WorkflowEngine`]: bullseye steps widen the target as the task ages, exception rules
-//!   raise priority, overflow to another brand's pool, send to a bot or withdraw for a call back,
-//!   and the policy's brand shares (reservations and caps) hold in the router;
+//!   [`WorkflowEngine`](crate::workflow::WorkflowEngine): bullseye steps widen the target as
+//!   the task ages, exception rules raise priority, overflow to another brand's pool, send to a
+//!   bot or withdraw for a call back, and the policy's brand shares (reservations and caps) hold
+//!   in the router;
 //! * **escalation**: with an [`escalation`](Scenario::escalation) policy, a stream with a
 //!   [`bot`](Stream::bot) model plays each conversation turn by turn through a real
-//!   [`EscalationEngine`]: sentiment drifts, the bot falls back, customers ask for a human (and
-//!   insist); the engine decides after every turn, sees the simulated pool's load (the observed
-//!   wait of each brand's human requests against its SLA) and holds soft escalations back at a
-//!   peak; an escalation becomes a router task with the hand-over's priority, and pending-human
+//!   [`EscalationEngine`](crate::escalation::EscalationEngine): sentiment drifts, the bot falls
+//!   back, customers ask for a human (and insist); the engine decides after every turn, sees the
+//!   simulated pool's load (the operation's [`ObservedLoad`](crate::operation::ObservedLoad): the
+//!   observed wait of each brand's human requests against their SLA) and holds soft escalations
+//!   back at a peak; an escalation becomes the hand-over's router task, routed through the stream's
+//!   workflow with its attributes and SLA ([`Input::HandoverContext`]), and pending-human
 //!   timeouts turn into call backs.
 //!
 //! Everything is seeded ([`Scenario::seed`], PCG-64) and deterministic: the same scenario gives
@@ -65,21 +70,22 @@ pub use scenario::{
 };
 pub use verify::{CellCheck, Verdict, VerifiedPlan, VerifyRound, VerifySettings, verify_plan};
 
-use crate::escalation::{
-    Action, BuiltinClassifier, ConversationId, EscalationEngine, EscalationError, EscalationPolicy,
-    Evidence, Load, LoadSource, Signal, Speaker, Topic, Turn,
-};
+use crate::escalation::{Action, ConversationId, EscalationError, Evidence, Signal, Speaker, Turn};
 use crate::expr::AttrValue;
-use crate::ledger::{AiOutcome, Arrival, Ledger, Outcome};
-use crate::workflow::{WorkflowEffect, WorkflowEngine, WorkflowError};
+use crate::ledger::{AiOutcome, Ledger, Outcome};
+use crate::operation::{
+    DEFAULT_HANDOVER_WORKFLOW, Input, Operation, OperationConfig, OperationError, Output,
+};
+use crate::workflow::{WorkflowEffect, WorkflowError};
 use crate::{
-    AgentId, AgentSpec, AgentState, CustomerProfile, Effect, OfferId, Priority, Requirements,
-    Router, RouterError, TaskId, TaskSpec, TaskState, TenantId, Time,
+    AgentId, AgentSpec, AgentState, Effect, Event, OfferId, Requirements, RouterError, TaskId,
+    TaskSpec, TenantId, Time,
 };
 use calendar::Calendar;
 use rand::{RngExt, SeedableRng};
 use rand_distr::{Distribution, Exp, LogNormal, StandardNormal};
 use rand_pcg::Pcg64Mcg;
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use thiserror::Error;
@@ -116,6 +122,27 @@ pub enum SimError {
         /// The engine's error.
         source: EscalationError,
     },
+    /// The composed engine refused an input for another reason (a bug in the simulator).
+    #[error("operation error at {at}: {source}")]
+    Operation {
+        /// Simulated time.
+        at: Time,
+        /// The engine's error.
+        source: OperationError,
+    },
+}
+
+impl SimError {
+    /// The composed engine's error at `at`, as the engine that refused.
+    fn of(at: u64, e: OperationError) -> Self {
+        let at = Time(at);
+        match e {
+            OperationError::Router(source) => SimError::Router { at, source },
+            OperationError::Workflow(source) => SimError::Workflow { at, source },
+            OperationError::Escalation(source) => SimError::Escalation { at, source },
+            source => SimError::Operation { at, source },
+        }
+    }
 }
 
 /// The result of [`run`]: the report and the full ledger (every task record).
@@ -123,7 +150,9 @@ pub enum SimError {
 pub struct SimRun {
     /// The report.
     pub report: SimReport,
-    /// The ledger, for custom analyses.
+    /// The ledger, for custom analyses: the operation's, so it also holds the transfers the
+    /// escalation engine retried for customers who had just abandoned (withdrawn at once, as
+    /// `Cancelled`), which the report leaves out.
     pub ledger: Ledger,
 }
 
@@ -192,6 +221,8 @@ struct ConvSim {
     asked: bool,
     /// Still open in the escalation engine.
     open: bool,
+    /// To be closed once the outputs at hand are handled.
+    closing: bool,
     /// Its router task while a human is wanted, or [`NONE`].
     task: u32,
     /// It reached the router at least once.
@@ -199,35 +230,6 @@ struct ConvSim {
     /// Counted in the ledger's AI outcomes.
     counted: bool,
 }
-
-/// The escalation engine's view of the human side: per tenant id, the observed wait of its
-/// human requests (exponentially weighted over answers and abandons) against its SLA.
-#[derive(Default)]
-struct SimLoad {
-    per: Vec<Load>,
-}
-
-impl LoadSource for SimLoad {
-    fn load(&self, tenant: TenantId, _topic: Option<Topic>) -> Load {
-        self.per
-            .get(tenant.0 as usize)
-            .copied()
-            .unwrap_or_else(Load::quiet)
-    }
-}
-
-/// Escalation-engine work found while draining the router's effects.
-enum Work {
-    /// A human request of a tenant (index, id) was answered or abandoned after this many ms.
-    Wait(usize, TenantId, u64),
-    /// A signal for a conversation.
-    Signal(u32, Signal),
-    /// The conversation's human request ended unserved: close it.
-    Close(u32),
-}
-
-/// Weight of the newest observed wait in [`SimLoad`].
-const LOAD_ALPHA: f64 = 0.05;
 
 /// Per-tenant counts beyond the ledger's task records.
 #[derive(Clone, Copy, Default)]
@@ -339,16 +341,17 @@ fn secs_to_ms(s: f64) -> u64 {
     Time::from_secs_f64(s).map_or(u64::MAX / 4, Time::as_millis)
 }
 
-type Bots = EscalationEngine<SimLoad, (), BuiltinClassifier>;
+/// Conversation `c` of the simulator is `ConversationId(CONV_BASE + c)` in the engine, so the
+/// ids of its hand-over tasks (`conversation << 8 | n`, at least [`HANDOVER_BASE`]) never
+/// collide with the ids of direct requests (their index in `tasks`, below 2³²).
+const CONV_BASE: u64 = 1 << 32;
+/// The smallest router id of a hand-over task.
+const HANDOVER_BASE: u64 = CONV_BASE << 8;
 
 struct Sim<'a> {
     sc: &'a Scenario,
-    router: Router,
-    /// The workflow engine, with a policy.
-    flows: Option<WorkflowEngine>,
-    /// The escalation engine, with an escalation policy.
-    bots: Option<Bots>,
-    ledger: Ledger,
+    /// The composed engine: escalation, workflows, router and ledger.
+    op: Operation,
     rng: Pcg64Mcg,
     accept: Sampler,
     /// Future events (FIFO among equal times).
@@ -359,6 +362,11 @@ struct Sim<'a> {
     /// End of the warm-up (contained conversations before it are not reported).
     warm: u64,
     tasks: Vec<TaskSim>,
+    /// Router ids of hand-over tasks → their index in `tasks`.
+    handovers: FxHashMap<u64, u32>,
+    /// Hand-overs the engine retried for a conversation whose customer had just left (its
+    /// close withdraws them at once): in the ledger, not in the report.
+    ghosts: FxHashSet<TaskId>,
     convs: Vec<ConvSim>,
     agents: Vec<AgentSim>,
     streams: Vec<StreamRt>,
@@ -375,14 +383,12 @@ struct Sim<'a> {
     /// arrival without a bot model, at the engine's decision with one) and of those escalated.
     resolved_bucket: Vec<u64>,
     escalated_bucket: Vec<u64>,
-    /// Per tenant: exponentially weighted observed wait (ms) and SLA (ms), for [`SimLoad`].
-    wait_ewma: Vec<f64>,
-    sla_ms: Vec<u64>,
     on_shift: u64,
     series: Vec<SeriesPoint>,
-    offers: Vec<(OfferId, TaskId, AgentId)>,
-    /// Conversation work raised while draining router effects.
-    conv_signals: Vec<Work>,
+    /// Outputs being handled (a buffer kept between inputs).
+    outs: Vec<Output>,
+    /// Conversations to close once the outputs at hand are handled.
+    closing: Vec<u32>,
     satisfied: Vec<Option<bool>>,
 }
 
@@ -390,14 +396,20 @@ fn scenario_err(e: impl std::fmt::Display) -> SimError {
     SimError::Scenario(e.to_string())
 }
 
+/// The task type whose workflow routes hand-overs: the first bot stream's workflow (see
+/// `docs/SIMULATION.md` when bot streams name different ones).
+fn handover_workflow(sc: &Scenario) -> String {
+    sc.traffic
+        .iter()
+        .filter(|s| s.bot.is_some())
+        .find_map(|s| s.workflow.clone())
+        .unwrap_or_else(|| DEFAULT_HANDOVER_WORKFLOW.into())
+}
+
 impl<'a> Sim<'a> {
     fn new(sc: &'a Scenario) -> Result<Self, SimError> {
-        let rerr0 = |e| SimError::Router {
-            at: Time::ZERO,
-            source: e,
-        };
-        let (mut router, flows, policy) = match &sc.policy {
-            None => (Router::new(sc.router.clone()).map_err(rerr0)?, None, None),
+        let (set, policy) = match &sc.policy {
+            None => (None, None),
             Some(PolicySource::Path(p)) => {
                 return Err(SimError::Scenario(format!(
                     "policy: {:?} is not loaded; read the scenario with Scenario::from_path",
@@ -408,19 +420,41 @@ impl<'a> Sim<'a> {
                 let valid = set
                     .validate()
                     .map_err(|e| SimError::Scenario(format!("policy: {e}")))?;
-                let router = valid.router().map_err(rerr0)?;
-                let flows = WorkflowEngine::new(valid.workflows().clone(), router.catalog())
-                    .map_err(|e| SimError::Scenario(format!("policy: {e}")))?;
-                (router, Some(flows), Some(valid))
+                (Some((**set).clone()), Some(valid))
             }
         };
+        let config = OperationConfig {
+            router: sc.router.clone(),
+            policy: set,
+            escalation: sc.escalation.clone(),
+            guardrail: None,
+            ledger: sc.ledger.clone(),
+            handover_workflow: handover_workflow(sc),
+        };
+        let mut op = Operation::new(config).map_err(|e| match e {
+            OperationError::Router(source) => SimError::Router {
+                at: Time::ZERO,
+                source,
+            },
+            OperationError::Escalation(e) => SimError::Scenario(format!("escalation: {e}")),
+            OperationError::Ledger(e) => SimError::Scenario(format!("ledger: {e}")),
+            e => SimError::Scenario(format!("policy: {e}")),
+        })?;
         let mut tenants: Vec<String> = sc.traffic.iter().map(|s| s.tenant.clone()).collect();
         tenants.sort();
         tenants.dedup();
         let declared = policy.is_some();
         let mut streams = Vec::new();
         for (i, s) in sc.traffic.iter().enumerate() {
-            let cat = router.catalog_mut();
+            if let (Some(w), Some(f)) = (&s.workflow, op.workflows())
+                && f.workflows().get(&s.tenant, w).is_none()
+            {
+                return Err(scenario_err(format!(
+                    "traffic[{i}].workflow: the policy has no workflow \"{w}\" for tenant \"{}\" (nor a default one)",
+                    s.tenant
+                )));
+            }
+            let cat = op.router_mut().catalog_mut();
             let tenant = cat.tenant(&s.tenant);
             let mut req = Requirements::default();
             for (k, &l) in &s.requires {
@@ -449,14 +483,6 @@ impl<'a> Sim<'a> {
             }
             if s.certified {
                 req = req.certified();
-            }
-            if let (Some(w), Some(f)) = (&s.workflow, &flows)
-                && f.workflows().get(&s.tenant, w).is_none()
-            {
-                return Err(scenario_err(format!(
-                    "traffic[{i}].workflow: the policy has no workflow \"{w}\" for tenant \"{}\" (nor a default one)",
-                    s.tenant
-                )));
             }
             let mut spec = TaskSpec::new(TaskId(0), tenant, s.channel)
                 .requires(req)
@@ -510,7 +536,7 @@ impl<'a> Sim<'a> {
         for (gi, g) in sc.pool.iter().enumerate() {
             for _ in 0..g.count {
                 let id = AgentId(agents.len() as u64);
-                let cat = router.catalog_mut();
+                let cat = op.router_mut().catalog_mut();
                 let mut spec = AgentSpec::new(id).state(AgentState::Available).kind(g.kind);
                 for (k, &l) in &g.skills {
                     let sk = if declared {
@@ -572,34 +598,10 @@ impl<'a> Sim<'a> {
                 spec,
             });
         }
-        let bots = match &sc.escalation {
-            None => None,
-            Some(cfg) => {
-                let policy = EscalationPolicy::compile(cfg.clone(), router.catalog_mut())
-                    .map_err(|e| SimError::Scenario(format!("escalation: {e}")))?;
-                let classifier = BuiltinClassifier::new().map_err(scenario_err)?;
-                Some(EscalationEngine::new(
-                    policy,
-                    SimLoad::default(),
-                    (),
-                    classifier,
-                ))
-            }
-        };
         let n = tenants.len();
-        // Each tenant's SLA for the load source: its first stream's.
-        let mut sla_ms = vec![0; n];
-        for s in sc.traffic.iter().rev() {
-            if let Ok(i) = tenants.binary_search(&s.tenant) {
-                sla_ms[i] = secs_to_ms(s.sla_secs);
-            }
-        }
         let mut sim = Sim {
             sc,
-            router,
-            flows,
-            bots,
-            ledger: Ledger::new(sc.ledger.clone()),
+            op,
             rng: Pcg64Mcg::seed_from_u64(sc.seed),
             accept: Sampler::new(&sc.accept_delay)?,
             heap: Calendar::new(),
@@ -607,6 +609,8 @@ impl<'a> Sim<'a> {
             end: secs_to_ms(sc.duration_hours * 3600.0),
             warm: secs_to_ms(sc.warmup_hours * 3600.0),
             tasks: Vec::new(),
+            handovers: FxHashMap::default(),
+            ghosts: FxHashSet::default(),
             convs: Vec::new(),
             agents,
             streams,
@@ -620,12 +624,10 @@ impl<'a> Sim<'a> {
             contained_bucket: vec![0; n],
             resolved_bucket: vec![0; n],
             escalated_bucket: vec![0; n],
-            wait_ewma: vec![0.0; n],
-            sla_ms,
             on_shift: 0,
             series: Vec::new(),
-            offers: Vec::new(),
-            conv_signals: Vec::new(),
+            outs: Vec::new(),
+            closing: Vec::new(),
             satisfied: Vec::new(),
         };
         sim.schedule_agents();
@@ -738,11 +740,15 @@ impl<'a> Sim<'a> {
             // Router, workflow and escalation timers due at or before the next event fire first,
             // one at a time, so what a timer causes (an offer's answer a few seconds later) is
             // scheduled before that event is handled, never in the simulated past.
-            if let Some(due) = self.next_timer().filter(|d| d.0 <= t) {
-                let now = self.fire_timers(due)?;
+            if let Some(due) = self.op.poll_timeout().filter(|d| d.0 <= t) {
+                // A deadline can already be past: fire it at the engine's clock then.
+                let now = due.max(self.op.now()).max(self.op.router().now());
+                self.op
+                    .handle_timeout(now)
+                    .map_err(|e| SimError::of(now.0, e))?;
                 self.now = now.0;
                 self.events += 1;
-                self.pump(now.0)?;
+                self.drain(now.0)?;
                 continue;
             }
             let Some((t, kind)) = self.heap.pop() else {
@@ -751,7 +757,7 @@ impl<'a> Sim<'a> {
             self.now = t;
             self.events += 1;
             self.handle(t, kind)?;
-            self.pump(t)?;
+            self.drain(t)?;
             if t >= next_tick {
                 progress(t as f64 / self.end as f64);
                 next_tick = t + tick;
@@ -761,71 +767,39 @@ impl<'a> Sim<'a> {
         Ok(())
     }
 
-    fn rerr(at: u64) -> impl FnOnce(RouterError) -> SimError {
-        move |e| SimError::Router {
-            at: Time(at),
-            source: e,
+    /// Applies one input to the engine; its outputs wait for [`drain`](Self::drain).
+    fn input(&mut self, t: u64, input: Input) -> Result<(), SimError> {
+        self.op
+            .handle(Time(t), input)
+            .map_err(|e| SimError::of(t, e))
+    }
+
+    /// The index in `tasks` of router task `task`, if the simulator tracks it.
+    fn task_ix(&self, task: TaskId) -> Option<usize> {
+        if task.0 < HANDOVER_BASE {
+            usize::try_from(task.0)
+                .ok()
+                .filter(|&i| i < self.tasks.len())
+        } else {
+            self.handovers.get(&task.0).map(|&i| i as usize)
         }
     }
 
-    fn werr(at: u64) -> impl FnOnce(WorkflowError) -> SimError {
-        move |e| SimError::Workflow {
-            at: Time(at),
-            source: e,
-        }
+    /// The simulator's conversation of an engine conversation id.
+    fn conv_ix(&self, id: ConversationId) -> Option<u32> {
+        id.0.checked_sub(CONV_BASE)
+            .and_then(|c| u32::try_from(c).ok())
+            .filter(|&c| (c as usize) < self.convs.len())
     }
 
-    fn eerr(at: u64) -> impl FnOnce(EscalationError) -> SimError {
-        move |e| SimError::Escalation {
-            at: Time(at),
-            source: e,
-        }
-    }
-
-    /// The earliest router, workflow or escalation timer.
-    fn next_timer(&self) -> Option<Time> {
-        let routing = match &self.flows {
-            Some(f) => f.poll_timeout(&self.router),
-            None => self.router.poll_timeout(),
-        };
-        let bots = self.bots.as_ref().and_then(EscalationEngine::poll_timeout);
-        match (routing, bots) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
-    }
-
-    /// Fires the timers due at `due` (or at the router's clock, if that is later: a deadline
-    /// can already be past) and returns the time they fired at.
-    fn fire_timers(&mut self, due: Time) -> Result<Time, SimError> {
-        let now = due.max(self.router.now());
-        match &mut self.flows {
-            Some(f) => crate::workflow::drive_timeout(f, &mut self.router, now)
-                .map_err(Self::werr(now.0))?,
-            None => self.router.handle_timeout(now).map_err(Self::rerr(now.0))?,
-        }
-        if let Some(b) = &mut self.bots
-            && b.poll_timeout().is_some_and(|t| t <= now)
-        {
-            for d in b.handle_timeout(now) {
-                self.decide(now.0, d)?;
-            }
-        }
-        Ok(now)
-    }
-
-    /// A new human request of stream `i`: a router task (through its workflow, if any). An
-    /// escalated conversation passes its number and the hand-over's priority and customer.
-    fn enter(
-        &mut self,
-        t: u64,
-        i: usize,
-        esc: Option<(u32, Priority, CustomerProfile)>,
-    ) -> Result<u32, SimError> {
-        let now = Time(t);
-        let st = &self.sc.traffic[i];
+    /// Draws a new task's service time and patience for stream `i` and books it (waiting).
+    /// Returns its index and patience.
+    fn book_task(&mut self, t: u64, i: usize, conv: u32) -> Result<(u32, Option<u64>), SimError> {
         let ti = self.streams[i].tenant_ix;
-        let id = self.tasks.len() as u64;
+        let ix = u32::try_from(self.tasks.len())
+            .ok()
+            .filter(|&ix| u64::from(ix) < CONV_BASE)
+            .ok_or_else(|| scenario_err("more than 4 billion tasks"))?;
         let service_ms = self.streams[i].service.ms(&mut self.rng).max(1);
         let patience = self.streams[i].patience.map(|p| p.ms(&mut self.rng));
         #[allow(clippy::cast_possible_truncation)]
@@ -834,22 +808,45 @@ impl<'a> Sim<'a> {
             service_ms,
             created: t,
             state: WAITING,
-            conv: esc.map_or(NONE, |e| e.0),
+            conv,
         });
         self.satisfied.push(None);
         self.waiting[ti] += 1;
         self.waiting_max[ti] = self.waiting_max[ti].max(self.waiting[ti]);
+        Ok((ix, patience))
+    }
+
+    /// A new human request of stream `i` (not from a bot conversation): a router task, through
+    /// its workflow if any. Its router id is its index.
+    fn enter(&mut self, t: u64, i: usize) -> Result<(), SimError> {
+        let (ix, patience) = self.book_task(t, i, NONE)?;
+        let id = u64::from(ix);
         let mut spec = self.streams[i].spec.clone();
         spec.id = TaskId(id);
-        if let Some((_, priority, customer)) = esc {
-            spec.priority = priority;
-            spec.customer = customer;
-        } else if !self.streams[i].tiers.is_empty() {
+        if !self.streams[i].tiers.is_empty() {
             spec.customer.value_tier = self.draw_tier(i);
         }
-        match (&self.streams[i].workflow, &mut self.flows) {
-            (Some(w), Some(flows)) => {
-                let mut attrs = BTreeMap::new();
+        let (workflow, attrs) = self.draw_workflow(i);
+        self.input(
+            t,
+            Input::Request {
+                spec,
+                workflow,
+                attrs,
+            },
+        )?;
+        if let Some(p) = patience {
+            self.push(t.saturating_add(p), Kind::Abandon(id));
+        }
+        Ok(())
+    }
+
+    /// The task type whose workflow routes stream `i`'s requests (with a policy) and their
+    /// attributes, drawn.
+    fn draw_workflow(&mut self, i: usize) -> (Option<String>, BTreeMap<String, AttrValue>) {
+        let mut attrs = BTreeMap::new();
+        let workflow = match (&self.streams[i].workflow, self.op.workflows()) {
+            (Some(w), Some(_)) => {
                 for (k, d) in &self.streams[i].attrs {
                     let v = match d {
                         AttrDraw::Fixed(v) => v.clone(),
@@ -860,21 +857,34 @@ impl<'a> Sim<'a> {
                     };
                     attrs.insert(k.clone(), v);
                 }
-                crate::workflow::drive_arrive(flows, &mut self.router, now, spec, w, attrs)
-                    .map_err(Self::werr(t))?;
+                Some(w.to_string())
             }
-            _ => self.router.arrive(now, spec).map_err(Self::rerr(t))?,
+            _ => None,
+        };
+        (workflow, attrs)
+    }
+
+    /// The engine routed conversation `c` to a human as router task `task`: book it like a
+    /// request of the conversation's stream (service time, patience).
+    fn handover(&mut self, t: u64, c: u32, task: TaskId) -> Result<(), SimError> {
+        let cv = &self.convs[c as usize];
+        if !cv.open || cv.closing {
+            // The engine retries a transfer the customer abandoned (`TransferFailed`): the
+            // conversation's close withdraws it at once; not a request of the simulated world.
+            self.ghosts.insert(task);
+            return Ok(());
         }
-        let mut arrival = Arrival::new(TaskId(id), self.streams[i].tenant)
-            .channel(st.channel)
-            .sla_ms(secs_to_ms(st.sla_secs))
-            .queue(self.router.task_queue(TaskId(id)));
-        arrival.outreach |= st.outreach;
-        self.ledger.arrival(now, arrival);
+        let i = cv.stream as usize;
+        self.count_conversation(c, AiOutcome::Escalated);
+        let (ix, patience) = self.book_task(t, i, c)?;
+        self.handovers.insert(task.0, ix);
+        let cv = &mut self.convs[c as usize];
+        cv.task = ix;
+        cv.routed = true;
         if let Some(p) = patience {
-            self.push(t.saturating_add(p), Kind::Abandon(id));
+            self.push(t.saturating_add(p), Kind::Abandon(task.0));
         }
-        u32::try_from(id).map_err(|_| scenario_err("more than 4 billion tasks"))
+        Ok(())
     }
 
     /// A customer value tier of stream `i`, drawn from its weights (which must not be empty).
@@ -913,25 +923,40 @@ impl<'a> Sim<'a> {
             tier,
             asked: false,
             open: true,
+            closing: false,
             task: NONE,
             routed: false,
             counted: false,
         });
-        if let Some(b) = &mut self.bots {
-            b.open(
-                Time(t),
-                ConversationId(u64::from(c)),
-                self.streams[i].tenant,
-            )
-            .map_err(Self::eerr(t))?;
+        if self.op.escalation().is_none() {
+            return Ok(());
         }
+        let conversation = ConversationId(CONV_BASE + u64::from(c));
+        self.input(
+            t,
+            Input::Open {
+                conversation,
+                tenant: self.streams[i].tenant,
+            },
+        )?;
+        // Its hand-overs are requests of its stream: that workflow, attributes and SLA.
+        let (workflow, attrs) = self.draw_workflow(i);
+        self.input(
+            t,
+            Input::HandoverContext {
+                conversation,
+                workflow,
+                attrs,
+                sla_ms: Some(secs_to_ms(self.sc.traffic[i].sla_secs)),
+            },
+        )?;
         self.turn(t, c)
     }
 
     /// A customer turn of conversation `c` while the bot has it.
     fn turn(&mut self, t: u64, c: u32) -> Result<(), SimError> {
         let cv = &self.convs[c as usize];
-        if !cv.open || cv.task != NONE {
+        if !cv.open || cv.closing || cv.task != NONE || self.op.escalation().is_none() {
             return Ok(());
         }
         let i = cv.stream as usize;
@@ -967,15 +992,17 @@ impl<'a> Sim<'a> {
             turn = turn.with(Evidence::Fallback);
         }
         cv.turns += 1;
-        let Some(b) = &mut self.bots else {
-            return Ok(());
-        };
-        let d = b
-            .observe(Time(t), ConversationId(u64::from(c)), Signal::Turn(turn))
-            .map_err(Self::eerr(t))?;
-        self.decide(t, d)?;
+        self.input(
+            t,
+            Input::Signal {
+                conversation: ConversationId(CONV_BASE + u64::from(c)),
+                signal: Signal::Turn(turn),
+            },
+        )?;
+        // The decision's hand-over, call back or ticket is booked before the bot goes on.
+        self.drain(t)?;
         let cv = &mut self.convs[c as usize];
-        if cv.open && cv.task == NONE {
+        if cv.open && !cv.closing && cv.task == NONE {
             cv.turns_left = cv.turns_left.saturating_sub(1);
             if cv.turns_left == 0 {
                 self.close_conversation(t, c)?;
@@ -987,7 +1014,8 @@ impl<'a> Sim<'a> {
         Ok(())
     }
 
-    /// Counts conversation `c` in the ledger's AI outcomes (once) and the report.
+    /// Counts conversation `c` in the report (once); the engine counts it in the ledger's AI
+    /// outcomes when it closes (see [`finish`](Self::finish) for those still open).
     fn count_conversation(&mut self, c: u32, outcome: AiOutcome) {
         let cv = &mut self.convs[c as usize];
         if cv.counted {
@@ -995,157 +1023,197 @@ impl<'a> Sim<'a> {
         }
         cv.counted = true;
         let (started, i) = (cv.started, cv.stream as usize);
-        let (tenant, ti) = (self.streams[i].tenant, self.streams[i].tenant_ix);
-        self.ledger.ai_conversation(Time(started), tenant, outcome);
+        let ti = self.streams[i].tenant_ix;
         self.resolved_bucket[ti] += 1;
         match outcome {
             AiOutcome::Contained => self.contained_bucket[ti] += 1,
             AiOutcome::Escalated => self.escalated_bucket[ti] += 1,
-            _ => {}
+            AiOutcome::Refused => {}
         }
         if started >= self.warm {
             let x = &mut self.extra[ti];
             match outcome {
                 AiOutcome::Contained => x.contained += 1,
                 AiOutcome::Refused => x.refused += 1,
-                _ => {}
+                AiOutcome::Escalated => {}
             }
         }
     }
 
-    /// Closes conversation `c` in the engine; one the bot kept is contained or refused.
+    /// Closes conversation `c` in the engine now; the engine reports its outcome (contained,
+    /// escalated or refused) in [`Output::Closed`].
     fn close_conversation(&mut self, t: u64, c: u32) -> Result<(), SimError> {
         let cv = &mut self.convs[c as usize];
         if !cv.open {
             return Ok(());
         }
         cv.open = false;
-        let Some(b) = &mut self.bots else {
-            return Ok(());
-        };
-        let conv = b
-            .close(ConversationId(u64::from(c)))
-            .map_err(Self::eerr(t))?;
-        let outcome = if conv.handoffs() > 0 {
-            AiOutcome::Escalated
-        } else if conv.explicit_requests() > 0 {
-            AiOutcome::Refused
-        } else {
-            AiOutcome::Contained
-        };
-        self.count_conversation(c, outcome);
-        Ok(())
+        cv.closing = false;
+        self.input(
+            t,
+            Input::Close {
+                conversation: ConversationId(CONV_BASE + u64::from(c)),
+            },
+        )
     }
 
-    /// Carries out an escalation decision's effects.
-    fn decide(&mut self, t: u64, d: crate::escalation::Decision) -> Result<(), SimError> {
-        use crate::escalation::Directive as E;
-        let Ok(c) = u32::try_from(d.conversation.0) else {
-            return Ok(());
-        };
-        let Some(cv) = self.convs.get(c as usize) else {
-            return Ok(());
-        };
-        let (i, started) = (cv.stream as usize, cv.started);
-        let ti = self.streams[i].tenant_ix;
-        if d.action == Action::HoldBack && started >= self.warm {
-            self.extra[ti].held_back += 1;
+    /// Closes conversation `c` once the outputs at hand are handled.
+    fn close_later(&mut self, c: u32) {
+        let cv = &mut self.convs[c as usize];
+        if cv.open && !cv.closing {
+            cv.closing = true;
+            self.closing.push(c);
         }
-        let now = Time(t);
-        // The engine withdrew a queued request in this decision (for its call back).
-        let mut withdrawn = false;
-        for e in d.effects {
-            match e {
-                E::Route(h) => {
-                    self.count_conversation(c, AiOutcome::Escalated);
-                    let route = h.task.id;
-                    let task = self.enter(t, i, Some((c, h.task.priority, h.task.customer)))?;
-                    let cv = &mut self.convs[c as usize];
-                    cv.task = task;
-                    cv.routed = true;
-                    if let Some(b) = &mut self.bots {
-                        let d2 = b
-                            .observe(now, d.conversation, Signal::Queued { task: route })
-                            .map_err(Self::eerr(t))?;
-                        self.decide(t, d2)?;
-                    }
+    }
+
+    /// Handles the engine's outputs — and what they cause — until there are none.
+    fn drain(&mut self, t: u64) -> Result<(), SimError> {
+        loop {
+            let mut outs = std::mem::take(&mut self.outs);
+            outs.extend(self.op.drain_outputs());
+            if outs.is_empty() {
+                if self.closing.is_empty() {
+                    self.outs = outs;
+                    return Ok(());
                 }
-                E::Reprioritize {
-                    priority, customer, ..
-                } => {
-                    let task = self.convs[c as usize].task;
-                    if task != NONE
-                        && matches!(
-                            self.router.task_state(TaskId(u64::from(task))),
-                            Some(TaskState::Waiting | TaskState::Offered(_))
-                        )
-                    {
-                        self.router
-                            .reprioritize(now, TaskId(u64::from(task)), priority, customer)
-                            .map_err(Self::rerr(t))?;
-                    }
-                }
-                E::CancelRoute { .. } => {
-                    let task = self.convs[c as usize].task;
-                    self.convs[c as usize].task = NONE;
-                    if task != NONE
-                        && matches!(
-                            self.router.task_state(TaskId(u64::from(task))),
-                            Some(TaskState::Waiting | TaskState::Offered(_))
-                        )
-                    {
-                        self.tasks[task as usize].conv = NONE;
-                        self.router
-                            .cancel(now, TaskId(u64::from(task)))
-                            .map_err(Self::rerr(t))?;
-                        withdrawn = true;
-                    }
-                }
-                E::Callback(_) | E::Ticket(_) => {
-                    self.count_conversation(c, AiOutcome::Escalated);
-                    if started >= self.warm {
-                        // A request that waited in the router is already in `offered`; one
-                        // that ended otherwise at this very moment (a workflow's own callback
-                        // rule, an abandonment) is not called back twice.
-                        if !self.convs[c as usize].routed {
-                            self.extra[ti].offline += 1;
-                        } else if withdrawn {
-                            self.extra[ti].callbacks += 1;
-                        }
-                    }
+                let closing = std::mem::take(&mut self.closing);
+                for &c in &closing {
                     self.close_conversation(t, c)?;
                 }
-                _ => {}
+                self.closing = closing;
+                self.closing.clear();
+                self.outs = outs;
+                continue;
             }
+            for o in outs.drain(..) {
+                self.output(t, o)?;
+            }
+            self.outs = outs;
+        }
+    }
+
+    /// Books one output of the engine.
+    fn output(&mut self, t: u64, o: Output) -> Result<(), SimError> {
+        match o {
+            Output::Router { effect } => self.effect(t, &effect),
+            Output::Workflow {
+                effect: WorkflowEffect::Callback { task, .. },
+            } => {
+                if let Some(ix) = self.task_ix(task) {
+                    let ts = &self.tasks[ix];
+                    if ts.created >= self.warm {
+                        self.extra[self.streams[ts.stream as usize].tenant_ix].callbacks += 1;
+                    }
+                }
+            }
+            Output::Decision {
+                conversation,
+                action: Action::HoldBack,
+                ..
+            } => {
+                if let Some(c) = self.conv_ix(conversation) {
+                    let cv = &self.convs[c as usize];
+                    if cv.started >= self.warm {
+                        self.extra[self.streams[cv.stream as usize].tenant_ix].held_back += 1;
+                    }
+                }
+            }
+            Output::Handover {
+                conversation, task, ..
+            } => {
+                if let Some(c) = self.conv_ix(conversation) {
+                    self.handover(t, c, task)?;
+                }
+            }
+            Output::Callback { conversation, .. } | Output::Ticket { conversation, .. } => {
+                if let Some(c) = self.conv_ix(conversation) {
+                    self.offline(c);
+                }
+            }
+            Output::Closed {
+                conversation,
+                outcome,
+            } => {
+                if let Some(c) = self.conv_ix(conversation) {
+                    self.count_conversation(c, outcome);
+                }
+            }
+            _ => {}
         }
         Ok(())
     }
 
-    /// A human request of tenant `ti` was answered or abandoned after `wait_ms`.
-    fn observe_wait(&mut self, ti: usize, tenant: TenantId, wait_ms: u64) {
-        let Some(b) = &mut self.bots else {
-            return;
-        };
-        #[allow(clippy::cast_precision_loss)]
-        let w = &mut self.wait_ewma[ti];
-        #[allow(clippy::cast_precision_loss)]
-        {
-            *w += LOAD_ALPHA * (wait_ms as f64 - *w);
+    /// Conversation `c` goes to a call back or a ticket: counted, and closed.
+    fn offline(&mut self, c: u32) {
+        self.count_conversation(c, AiOutcome::Escalated);
+        let cv = &self.convs[c as usize];
+        let (started, routed, task) = (cv.started, cv.routed, cv.task);
+        let ti = self.streams[cv.stream as usize].tenant_ix;
+        // The engine withdrew its queued request for this call back: the request is still
+        // waiting here (its cancellation comes next). One that ended otherwise at this very
+        // moment (a workflow's own callback rule, an abandonment) is not called back twice.
+        let withdrawn = task != NONE && self.tasks[task as usize].state == WAITING;
+        if withdrawn {
+            self.tasks[task as usize].conv = NONE;
+            self.convs[c as usize].task = NONE;
         }
-        let staffed = self.on_shift > 0;
-        let per = &mut b.load_source_mut().per;
-        let k = tenant.0 as usize;
-        if per.len() <= k {
-            per.resize(k + 1, Load::quiet());
+        if started >= self.warm {
+            // A request that waited in the router is already in `offered`.
+            if !routed {
+                self.extra[ti].offline += 1;
+            } else if withdrawn {
+                self.extra[ti].callbacks += 1;
+            }
         }
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        {
-            per[k] = Load {
-                projected_wait_ms: *w as u64,
-                sla_ms: self.sla_ms[ti],
-                staffed,
-                in_hours: true,
-            };
+        self.close_later(c);
+    }
+
+    /// Books one router effect: offers are answered after the accept delay, assignments
+    /// complete after the service time, and a conversation whose customer abandoned closes.
+    fn effect(&mut self, t: u64, e: &Effect) {
+        match *e {
+            Effect::Offer {
+                offer, task, agent, ..
+            } if self.task_ix(task).is_some() => {
+                let d = self.accept.ms(&mut self.rng);
+                self.push(t.saturating_add(d), Kind::Accept(offer.0, agent.0));
+            }
+            Effect::Assigned { task, .. } => {
+                let Some(ix) = self.task_ix(task) else {
+                    return;
+                };
+                let ts = &mut self.tasks[ix];
+                ts.state = SERVING;
+                let ti = self.streams[ts.stream as usize].tenant_ix;
+                self.waiting[ti] -= 1;
+                let done = t.saturating_add(ts.service_ms);
+                debug_assert!(done >= self.now);
+                self.heap.push(done, Kind::Complete(task.0));
+            }
+            Effect::Abandoned { task } | Effect::TimedOut { task } | Effect::Cancelled { task } => {
+                let Some(ix) = self.task_ix(task) else {
+                    return;
+                };
+                let ts = &mut self.tasks[ix];
+                if ts.state == WAITING {
+                    ts.state = DONE;
+                    let ti = self.streams[ts.stream as usize].tenant_ix;
+                    self.waiting[ti] -= 1;
+                    let conv = ts.conv;
+                    if conv != NONE {
+                        let cv = &mut self.convs[conv as usize];
+                        if cv.task as usize == ix {
+                            cv.task = NONE;
+                        }
+                        // The customer who gave up leaves the conversation. A request cancelled
+                        // or timed out otherwise is the engine's to retry or call back.
+                        if matches!(e, Effect::Abandoned { .. }) {
+                            self.close_later(conv);
+                        }
+                    }
+                }
+            }
+            _ => {}
         }
     }
 
@@ -1163,7 +1231,9 @@ impl<'a> Sim<'a> {
                 }
                 let contained =
                     st.ai_containment > 0.0 && self.rng.random::<f64>() < st.ai_containment;
-                self.ledger.ai_conversation(
+                // The bot of a stream without a bot model is not played: the host records its
+                // conversation's outcome itself.
+                self.op.ledger_mut().ai_conversation(
                     now,
                     self.streams[i].tenant,
                     if contained {
@@ -1181,32 +1251,31 @@ impl<'a> Sim<'a> {
                     return Ok(());
                 }
                 self.escalated_bucket[ti] += 1;
-                self.enter(t, i, None)?;
+                self.enter(t, i)?;
             }
             Kind::Turn(c) => self.turn(t, c)?,
             Kind::Accept(offer, agent) => {
-                if self
-                    .router
-                    .accept(now, OfferId(offer), AgentId(agent))
-                    .is_err()
-                {
+                let event = Event::Accept {
+                    offer: OfferId(offer),
+                    agent: AgentId(agent),
+                };
+                if self.op.handle(now, Input::Router { event }).is_err() {
                     // Rescinded or expired meanwhile: a late answer, refused by the router.
                     self.stale_answers += 1;
                 }
             }
             Kind::Complete(task) => {
-                self.router
-                    .complete(now, TaskId(task))
-                    .map_err(Self::rerr(t))?;
-                if let Some(f) = &mut self.flows {
-                    f.forget(TaskId(task));
-                }
-                let conv = self.tasks[task as usize].conv;
+                let Some(ix) = self.task_ix(TaskId(task)) else {
+                    return Ok(());
+                };
+                let event = Event::Complete { task: TaskId(task) };
+                self.input(t, Input::Router { event })?;
+                let conv = self.tasks[ix].conv;
                 if conv != NONE {
                     self.convs[conv as usize].task = NONE;
                     self.close_conversation(t, conv)?;
                 }
-                let ts = &mut self.tasks[task as usize];
+                let ts = &mut self.tasks[ix];
                 ts.state = DONE;
                 let st = &self.sc.traffic[ts.stream as usize];
                 #[allow(clippy::cast_precision_loss)]
@@ -1214,18 +1283,25 @@ impl<'a> Sim<'a> {
                     t.saturating_sub(ts.service_ms).saturating_sub(ts.created) as f64 / 60_000.0;
                 let p = (st.csat.base - st.csat.per_minute_wait * wait_min).clamp(0.0, 1.0);
                 let happy = self.rng.random::<f64>() < p;
-                self.satisfied[task as usize] = Some(happy);
+                self.satisfied[ix] = Some(happy);
                 let mut outcome = Outcome::csat(if happy { 1.0 } else { 0.0 });
                 if st.outreach {
                     outcome = outcome.and_converted(self.rng.random::<f64>() < st.conversion);
                 }
-                self.ledger.outcome(TaskId(task), outcome);
+                self.input(
+                    t,
+                    Input::Outcome {
+                        task: TaskId(task),
+                        outcome,
+                    },
+                )?;
             }
             Kind::Abandon(task) => {
-                if self.tasks[task as usize].state == WAITING {
-                    self.router
-                        .abandon(now, TaskId(task))
-                        .map_err(Self::rerr(t))?;
+                if let Some(ix) = self.task_ix(TaskId(task))
+                    && self.tasks[ix].state == WAITING
+                {
+                    let event = Event::Abandon { task: TaskId(task) };
+                    self.input(t, Input::Router { event })?;
                 }
             }
             Kind::ShiftStart(a) => {
@@ -1241,17 +1317,15 @@ impl<'a> Sim<'a> {
                     } else {
                         AgentState::Available
                     };
-                    if added {
-                        self.router
-                            .set_agent_state(now, spec.id, state)
-                            .map_err(Self::rerr(t))?;
+                    let event = if added {
+                        Event::SetAgentState {
+                            agent: spec.id,
+                            state,
+                        }
                     } else {
-                        self.ledger.agent_capacity(spec.id, spec.capacity);
-                        self.router
-                            .add_agent(now, spec.state(state))
-                            .map_err(Self::rerr(t))?;
-                    }
-                    self.ledger.agent_state(now, AgentId(u64::from(a)), state);
+                        Event::AddAgent(spec.state(state))
+                    };
+                    self.input(t, Input::Router { event })?;
                 }
             }
             Kind::ShiftEnd(a) => {
@@ -1259,11 +1333,16 @@ impl<'a> Sim<'a> {
                 if ag.on_shift {
                     ag.on_shift = false;
                     self.on_shift -= 1;
-                    self.router
-                        .set_agent_state(now, AgentId(u64::from(a)), AgentState::Away)
-                        .map_err(Self::rerr(t))?;
-                    self.ledger
-                        .agent_state(now, AgentId(u64::from(a)), AgentState::Offline);
+                    let agent = AgentId(u64::from(a));
+                    let event = Event::SetAgentState {
+                        agent,
+                        state: AgentState::Away,
+                    };
+                    self.input(t, Input::Router { event })?;
+                    // Away for the router, so work in hand finishes; off shift for occupancy.
+                    self.op
+                        .ledger_mut()
+                        .agent_state(now, agent, AgentState::Offline);
                 }
             }
             Kind::BreakStart(a) | Kind::BreakEnd(a) => {
@@ -1276,9 +1355,11 @@ impl<'a> Sim<'a> {
                     } else {
                         AgentState::Available
                     };
-                    self.router
-                        .set_agent_state(now, AgentId(u64::from(a)), state)
-                        .map_err(Self::rerr(t))?;
+                    let event = Event::SetAgentState {
+                        agent: AgentId(u64::from(a)),
+                        state,
+                    };
+                    self.input(t, Input::Router { event })?;
                 }
             }
             Kind::Sample => {
@@ -1318,128 +1399,39 @@ impl<'a> Sim<'a> {
         }
     }
 
-    fn pump(&mut self, t: u64) -> Result<(), SimError> {
-        let now = Time(t);
-        let bots = self.bots.is_some();
-        loop {
-            let mut offers = std::mem::take(&mut self.offers);
-            let mut work = std::mem::take(&mut self.conv_signals);
-            for e in self.router.drain_effects() {
-                self.ledger.observe(now, &e);
-                match e {
-                    Effect::Offer {
-                        offer, task, agent, ..
-                    } => offers.push((offer, task, agent)),
-                    Effect::Assigned { task, agent, .. } => {
-                        let ts = &mut self.tasks[task.0 as usize];
-                        ts.state = SERVING;
-                        let st = &self.streams[ts.stream as usize];
-                        let ti = st.tenant_ix;
-                        self.waiting[ti] -= 1;
-                        let done = t.saturating_add(ts.service_ms);
-                        debug_assert!(done >= self.now);
-                        self.heap.push(done, Kind::Complete(task.0));
-                        if bots {
-                            work.push(Work::Wait(ti, st.tenant, t.saturating_sub(ts.created)));
-                            if ts.conv != NONE {
-                                work.push(Work::Signal(ts.conv, Signal::Assigned { agent }));
-                            }
-                        }
-                    }
-                    Effect::Abandoned { task }
-                    | Effect::TimedOut { task }
-                    | Effect::Cancelled { task } => {
-                        let ts = &mut self.tasks[task.0 as usize];
-                        if ts.state == WAITING {
-                            ts.state = DONE;
-                            let st = &self.streams[ts.stream as usize];
-                            let ti = st.tenant_ix;
-                            self.waiting[ti] -= 1;
-                            if bots {
-                                if !matches!(e, Effect::Cancelled { .. }) {
-                                    work.push(Work::Wait(
-                                        ti,
-                                        st.tenant,
-                                        t.saturating_sub(ts.created),
-                                    ));
-                                }
-                                if ts.conv != NONE {
-                                    work.push(Work::Close(ts.conv));
-                                }
-                            }
-                        }
-                        if let Some(f) = &mut self.flows {
-                            f.forget(task);
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            for (offer, _task, agent) in offers.drain(..) {
-                let d = self.accept.ms(&mut self.rng);
-                self.push(t.saturating_add(d), Kind::Accept(offer.0, agent.0));
-            }
-            self.offers = offers;
-            if work.is_empty() {
-                self.conv_signals = work;
-                break;
-            }
-            for w in work.drain(..) {
-                match w {
-                    Work::Wait(ti, tenant, ms) => self.observe_wait(ti, tenant, ms),
-                    Work::Close(c) => {
-                        self.convs[c as usize].task = NONE;
-                        self.close_conversation(t, c)?;
-                    }
-                    Work::Signal(c, signal) => {
-                        if self.convs[c as usize].open
-                            && let Some(b) = &mut self.bots
-                        {
-                            let d = b
-                                .observe(now, ConversationId(u64::from(c)), signal)
-                                .map_err(Self::eerr(t))?;
-                            self.decide(t, d)?;
-                        }
-                    }
-                }
-            }
-            self.conv_signals = work;
-        }
-        if let Some(f) = &mut self.flows {
-            while let Some(e) = f.poll_effect() {
-                if let WorkflowEffect::Callback { task, .. } = e
-                    && let Some(ts) = self.tasks.get(task.0 as usize)
-                    && ts.created >= self.warm
-                {
-                    self.extra[self.streams[ts.stream as usize].tenant_ix].callbacks += 1;
-                }
+    fn finish(mut self) -> SimRun {
+        // Escalated conversations still open at the end: the engine counts a conversation in
+        // the ledger's AI outcomes when it closes; the report counts them as escalated.
+        for cv in &self.convs {
+            if cv.open && cv.counted {
+                let tenant = self.streams[cv.stream as usize].tenant;
+                self.op.ledger_mut().ai_conversation(
+                    Time(cv.started),
+                    tenant,
+                    AiOutcome::Escalated,
+                );
             }
         }
-        Ok(())
-    }
-
-    fn finish(self) -> SimRun {
         // The router's tenant ids (a policy interns its own tenants first) → report rows.
         let names: BTreeMap<TenantId, usize> = self
             .streams
             .iter()
             .map(|s| (s.tenant, s.tenant_ix))
             .collect();
+        let ledger = self.op.ledger().clone();
         let report = report::build(
             self.sc,
-            &self.ledger,
+            &ledger,
             &self.tenants,
             &names,
             &self.extra,
-            self.bots.as_ref().map(|b| b.metrics().clone()),
+            self.op.escalation().map(|b| b.metrics().clone()),
             self.series,
             self.events,
             self.stale_answers,
             self.end,
+            &self.ghosts,
         );
-        SimRun {
-            report,
-            ledger: self.ledger,
-        }
+        SimRun { report, ledger }
     }
 }

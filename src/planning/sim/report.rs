@@ -248,6 +248,7 @@ pub(super) fn build(
     events: u64,
     stale_answers: u64,
     end_ms: u64,
+    ghosts: &rustc_hash::FxHashSet<crate::TaskId>,
 ) -> SimReport {
     let def = sc.definition();
     let warm = Time::from_secs_f64(sc.warmup_hours * 3600.0).unwrap_or(Time::ZERO);
@@ -259,6 +260,9 @@ pub(super) fn build(
         let Some(&i) = names.get(&r.tenant) else {
             continue;
         };
+        if ghosts.contains(&r.task) {
+            continue;
+        }
         buckets
             .entry((i, r.created_at.0 / bucket * bucket))
             .or_default()

@@ -25,7 +25,8 @@
 //! 4. **router → ledger and back**: every router effect is recorded by the ledger and becomes
 //!    an output; an assignment, a completion (the start of wrap-up, or the end of the task
 //!    without one) or an unserved end of a conversation's task is signalled back to the
-//!    escalation engine (`Assigned`, `HumanReleased`, `TransferFailed`),
+//!    escalation engine (`Assigned`, `HumanReleased`; `CustomerCancelled` when the customer
+//!    abandoned, `TransferFailed` when the router timed the task out or the host cancelled it),
 //!    whose decisions go round again from step 2 until nothing is left to do;
 //! 5. the observed wait of every answered or abandoned request feeds the escalation engine's
 //!    view of load ([`ObservedLoad`]), so soft escalations hold back at a peak.
@@ -968,7 +969,17 @@ impl<P: Scoring> Operation<P> {
                         }
                         self.ended(*task);
                     }
-                    Effect::Abandoned { task } | Effect::TimedOut { task } => {
+                    // The customer gave up waiting: they no longer want a human (no retry).
+                    Effect::Abandoned { task } => {
+                        self.observe_wait(now, *task);
+                        if let Some(l) = self.links.remove(task) {
+                            work.push((l.conversation, Signal::CustomerCancelled));
+                        }
+                        self.ended(*task);
+                    }
+                    // The router gave up (maximum wait): a failed transfer the escalation
+                    // engine retries or turns into a call-back or ticket.
+                    Effect::TimedOut { task } => {
                         self.observe_wait(now, *task);
                         if let Some(l) = self.links.remove(task) {
                             work.push((

@@ -331,6 +331,10 @@ impl HandWired {
                             Effect::Cancelled { .. } => Some(Signal::TransferFailed {
                                 reason: TransferFailure::Rejected,
                             }),
+                            Effect::Abandoned { .. } => {
+                                self.wait_seen(now, t);
+                                Some(Signal::CustomerCancelled)
+                            }
                             _ => {
                                 self.wait_seen(now, t);
                                 Some(Signal::TransferFailed {

@@ -150,9 +150,9 @@ impl SimError {
 pub struct SimRun {
     /// The report.
     pub report: SimReport,
-    /// The ledger, for custom analyses: the operation's, so it also holds the transfers the
-    /// escalation engine retried for customers who had just abandoned (withdrawn at once, as
-    /// `Cancelled`), which the report leaves out.
+    /// The ledger, for custom analyses: the operation's, so it also holds any hand-over the
+    /// escalation engine made for a conversation the simulator was closing (withdrawn at once,
+    /// as `Cancelled`), which the report leaves out.
     pub ledger: Ledger,
 }
 
@@ -869,8 +869,8 @@ impl<'a> Sim<'a> {
     fn handover(&mut self, t: u64, c: u32, task: TaskId) -> Result<(), SimError> {
         let cv = &self.convs[c as usize];
         if !cv.open || cv.closing {
-            // The engine retries a transfer the customer abandoned (`TransferFailed`): the
-            // conversation's close withdraws it at once; not a request of the simulated world.
+            // A hand-over for a conversation being closed: the close withdraws it at once; not
+            // a request of the simulated world.
             self.ghosts.insert(task);
             return Ok(());
         }

@@ -8,7 +8,7 @@
 //!
 //! * `sim/sales_day` — the bundled 5-brand sales day (examples/scenarios/sales_day.json) through
 //!   the real router; throughput is simulated events per second. Quick mode simulates 2 hours.
-//! * `sim/sales_day_full` — the day at DESIGN.md §1 scale (examples/scenarios/sales_day_full.json:
+//! * `sim/sales_day_full` — the peak day at full scale (examples/scenarios/sales_day_full.json:
 //!   550k human requests, 12.4k agents, 2.8 M events); the targets are ≥ 1 M events/s and
 //!   the whole day under 10 s. Quick mode simulates 1 hour.
 //! * `sim/workflow_day` — examples/scenarios/workflow_day.json: six brands' workflows in the real

@@ -1,4 +1,4 @@
-//! Property tests for the invariants of DESIGN.md §4, one test per invariant, each checked from
+//! Property tests for the invariants of docs/INVARIANTS.md, one test per invariant, each checked from
 //! the outside through the public API (and, for ordering, against the naive reference
 //! [`NaiveRouter`]) after every step of random call sequences.
 //!

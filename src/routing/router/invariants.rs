@@ -1,4 +1,4 @@
-//! From-scratch checks of the state invariants (DESIGN.md §4: 1 conservation, 2 capacity,
+//! From-scratch checks of the state invariants (docs/INVARIANTS.md: 1 conservation, 2 capacity,
 //! 3 eligibility, 4 work conservation) and of index consistency.
 
 use super::internals::PhaseRef;
@@ -211,7 +211,7 @@ pub(crate) fn work_conservation<P: Scoring>(r: &Router<P>) -> Result<(), String>
 }
 
 impl<P: Scoring> Router<P> {
-    /// Checks the invariants of DESIGN.md §4 that are properties of one state (conservation,
+    /// Checks the invariants of docs/INVARIANTS.md that are properties of one state (conservation,
     /// capacity, eligibility, work conservation) plus the consistency of every index, by
     /// recomputing them from scratch. `O(tasks × agents)`: for tests and fuzzing.
     ///
